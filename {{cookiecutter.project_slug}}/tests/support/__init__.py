@@ -1,0 +1,1 @@
+"""Helpers shared by the test suite: a throwaway Redis server and polling."""
