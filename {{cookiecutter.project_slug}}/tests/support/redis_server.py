@@ -52,16 +52,24 @@ class RedisServer:
     def start(self, timeout: float = 10.0) -> RedisServer:
         binary = shutil.which("redis-server")
         if binary is None:
-            raise RedisUnavailable("redis-server is not installed (Debian: apt-get install redis-server)")
+            raise RedisUnavailable(
+                "redis-server is not installed (Debian: apt-get install redis-server)"
+            )
         self.directory.mkdir(parents=True, exist_ok=True)
         command = [
             binary,
-            "--port", str(self.port),
-            "--bind", "127.0.0.1",
-            "--dir", str(self.directory),
-            "--save", "",
-            "--appendonly", "yes" if self.appendonly else "no",
-            "--daemonize", "no",
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(self.directory),
+            "--save",
+            "",
+            "--appendonly",
+            "yes" if self.appendonly else "no",
+            "--daemonize",
+            "no",
         ]
         if self.password:
             command += ["--requirepass", self.password]
@@ -90,7 +98,9 @@ class RedisServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
-                raise RedisUnavailable(f"redis-server exited early; see {self.directory / 'redis.log'}")
+                raise RedisUnavailable(
+                    f"redis-server exited early; see {self.directory / 'redis.log'}"
+                )
             if self._answers_ping():
                 return
             time.sleep(0.05)

@@ -1,0 +1,1 @@
+"""Task functions: module-level, importable by workers, taking small serializable arguments."""

@@ -1,0 +1,36 @@
+"""The queue: a facade (``facade.py``) over one driver per file, picked from config."""
+
+from __future__ import annotations
+
+import logging
+
+from app.queue.facade import Driver, Queue
+from app.queue.job import JobState, Submission
+from app.queue.options import JobOptions, task
+from app.queue.portability import NotPortable
+from app.queue.settings import QueueSettings
+
+__all__ = [
+    "JobOptions",
+    "JobState",
+    "NotPortable",
+    "Queue",
+    "Submission",
+    "build_queue",
+    "task",
+]
+
+
+def build_queue(settings: QueueSettings, log: logging.Logger) -> Queue:
+    """The Queue for the configured connection."""
+    return Queue(_driver(settings, log), settings.defaults, log, strict=settings.strict)
+
+
+def _driver(settings: QueueSettings, log: logging.Logger) -> Driver:
+    if settings.connection == "redis":
+        from app.queue.redis_driver import RedisDriver
+
+        return RedisDriver(settings.redis, log)
+    from app.queue.sync_driver import SyncDriver
+
+    return SyncDriver(log)

@@ -1,0 +1,127 @@
+"""The ``redis`` driver: enqueue jobs into Redis through RQ for ``python queues.py`` workers."""
+
+from __future__ import annotations
+
+import logging
+import math
+from datetime import UTC, datetime
+
+from redis import Redis
+from redis.exceptions import RedisError
+from rq import Queue as RQQueue
+from rq import Retry
+from rq.exceptions import NoSuchJobError
+from rq.job import Job
+
+from app.queue.connection import describe_error, producer_client
+from app.queue.job import Call, JobState, Submission
+from app.queue.portability import NotPortable, check_importable, check_serializable
+from app.queue.settings import RedisSettings
+
+
+class RedisDriver:
+    """Puts jobs on RQ queues; a failure to enqueue is logged once and reported, never raised."""
+
+    name = "redis"
+
+    def __init__(self, settings: RedisSettings, log: logging.Logger) -> None:
+        self._settings = settings
+        self._log = log
+        self._redis: Redis = producer_client(settings)
+        self._queues: dict[str, RQQueue] = {}
+
+    @property
+    def client(self) -> Redis:
+        return self._redis
+
+    def enqueue(self, call: Call) -> Submission:
+        context = {"job_id": call.job_id, "function": call.name, "queue": call.options.queue}
+        try:
+            check_importable(call.func)
+            self._put(call)
+        except NotPortable as error:
+            return self._refuse(call, context, str(error))
+        except RedisError as error:
+            return self._refuse(call, context, describe_error(error, self._settings))
+        except Exception as error:
+            return self._refuse(call, context, _explain_payload_error(call, error))
+        if call.run_at is None:
+            self._log.info("Job queued", extra=context)
+        else:
+            self._log.info("Job scheduled", extra={**context, "run_at": call.run_at.isoformat()})
+        return Submission(True, call.job_id)
+
+    def status(self, job_id: str) -> JobState | None:
+        try:
+            job = Job.fetch(job_id, connection=self._redis)
+        except NoSuchJobError:
+            return None
+        status = job.get_status(refresh=False)
+        latest = job.latest_result() if status in ("finished", "failed") else None
+        error = latest.exc_string if latest is not None and latest.exc_string else None
+        return JobState(
+            id=job.id,
+            status=str(getattr(status, "value", status)),
+            function=job.func_name,
+            result=job.return_value(refresh=False) if status == "finished" else None,
+            error=error,
+        )
+
+    def problem(self) -> str | None:
+        """None when Redis answers PING, else a one-line reason."""
+        try:
+            self._redis.ping()
+        except Exception as error:
+            return describe_error(error, self._settings)
+        return None
+
+    def _put(self, call: Call) -> None:
+        queue = self._queue(call.options.queue)
+        options = call.options
+        retry = (
+            Retry(max=options.retries, interval=options.retry_intervals())
+            if options.retries
+            else None
+        )
+        job = queue.create_job(
+            call.func,
+            args=call.args,
+            kwargs=call.kwargs,
+            timeout=options.timeout,
+            result_ttl=options.result_ttl,
+            failure_ttl=options.failure_ttl,
+            job_id=call.job_id,
+            retry=retry,
+        )
+        if call.run_at is None:
+            queue.enqueue_job(job)
+        else:
+            queue.schedule_job(job, _not_before(call.run_at))
+
+    def _queue(self, name: str) -> RQQueue:
+        queue = self._queues.get(name)
+        if queue is None:
+            queue = self._queues[name] = RQQueue(name, connection=self._redis)
+        return queue
+
+    def _refuse(self, call: Call, context: dict[str, str], reason: str) -> Submission:
+        self._log.error("Job not queued: %s", reason, extra=context)
+        return Submission(False, call.job_id, error=reason)
+
+
+def _not_before(when: datetime) -> datetime:
+    """UTC time rounded up to the whole second, as RQ stores seconds: never run early.
+
+    A naive ``when`` is read as local time; an aware one keeps its zone.
+    """
+    timestamp = math.ceil(when.astimezone(UTC).timestamp())
+    return datetime.fromtimestamp(timestamp, UTC)
+
+
+def _explain_payload_error(call: Call, error: Exception) -> str:
+    """Name the argument that broke serialization, when one did."""
+    try:
+        check_serializable(call.args, call.kwargs)
+    except NotPortable as precise:
+        return str(precise)
+    return f"{type(error).__name__}: {error}"

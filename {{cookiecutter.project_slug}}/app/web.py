@@ -1,0 +1,56 @@
+"""The HTTP API: queue work, look up jobs, report liveness and readiness."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, HTTPException
+from fastapi.responses import JSONResponse
+
+from app import Application
+from app.jobs.reports import rebuild_report
+
+
+def create_web(application: Application) -> FastAPI:
+    """Build the FastAPI app for ``application``."""
+    web = FastAPI(title=application.name)
+
+    @web.post("/reports/{report_id}/rebuild")
+    def rebuild(report_id: int) -> dict[str, str]:
+        """Queue a report rebuild (sync: it has already run when this answers)."""
+        submission = application.queue().submit(rebuild_report, report_id)
+        if not submission.ok:
+            raise HTTPException(status_code=503, detail=f"job not queued: {submission.error}")
+        return {"status": "queued", "job_id": submission.job_id}
+
+    @web.get("/jobs/{job_id}")
+    def job_status(job_id: str) -> dict[str, Any]:
+        """A job's status, result or error."""
+        state = application.queue().status(job_id)
+        if state is None:
+            raise HTTPException(status_code=404, detail=f"no job {job_id!r} is known")
+        return {
+            "id": state.id,
+            "status": state.status,
+            "function": state.function,
+            "result": state.result,
+            "error": state.error,
+        }
+
+    @web.get("/health")
+    def health() -> dict[str, str]:
+        """Liveness: the process answers."""
+        return {"status": "ok"}
+
+    @web.get("/ready", response_model=None)
+    def ready() -> dict[str, str] | JSONResponse:
+        """Readiness: the queue backend takes jobs (503 with the reason when it does not)."""
+        queue = application.queue()
+        problem = queue.problem()
+        if problem is not None:
+            return JSONResponse(
+                status_code=503, content={"status": "unavailable", "reason": problem}
+            )
+        return {"status": "ready", "queue": queue.connection}
+
+    return web

@@ -1,0 +1,56 @@
+"""Fixtures: strict sync applications by default, and a private redis-server when a test asks."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from redis import Redis
+
+from app import PROJECT_ROOT, Application, current
+from tests.support.redis_server import RedisServer, RedisUnavailable, running_in_ci
+
+# Tests run jobs inline unless a test builds its own redis application: a developer's .env
+# (which may say QUEUE_CONNECTION=redis) must not send the suite to a Redis that is not there.
+os.environ["QUEUE_CONNECTION"] = "sync"
+
+
+def make_application(tmp_path: Path, **variables: str) -> Application:
+    """An Application of this project whose environment is exactly ``variables``."""
+    environ = {"STORAGE_PATH": str(tmp_path / "storage"), **variables}
+    return Application(PROJECT_ROOT, environ=environ)
+
+
+@pytest.fixture
+def application(tmp_path: Path) -> Iterator[Application]:
+    """Sync driver in strict mode: a job that would break under Redis fails here too.
+
+    Tasks calling ``app()`` get this application while the test runs.
+    """
+    with current(make_application(tmp_path, QUEUE_CONNECTION="sync", QUEUE_STRICT="true")) as made:
+        yield made
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A redis-server on a free loopback port; skipped without the binary, except in CI."""
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    try:
+        server.start()
+    except RedisUnavailable as error:
+        if running_in_ci():
+            pytest.fail(f"Redis is required in CI: {error}")
+        pytest.skip(f"Redis integration tests need redis-server: {error}")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_application(tmp_path: Path, redis_server: RedisServer) -> Iterator[Application]:
+    """The redis driver against the private server, emptied before each test."""
+    Redis.from_url(redis_server.url).flushdb()
+    environment = redis_server.environment()
+    with current(make_application(tmp_path, QUEUE_CONNECTION="redis", **environment)) as made:
+        yield made

@@ -1,0 +1,37 @@
+"""Module-level tasks for tests: importable by a worker process, like app/jobs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from app.queue import task
+
+
+def record_pid(path: str) -> int:
+    """Write this process's id to ``path`` and return it."""
+    Path(path).write_text(str(os.getpid()), encoding="utf-8")
+    return os.getpid()
+
+
+def fail(message: str) -> None:
+    raise RuntimeError(message)
+
+
+@task(retries=0, timeout=7, queue="reports")
+def decorated(value: int) -> int:
+    return value * 2
+
+
+def echo(*args: object, **kwargs: object) -> dict[str, object]:
+    return {"args": list(args), "kwargs": kwargs}
+
+
+class Greeter:
+    """An importable class whose bound methods can be pushed."""
+
+    def __init__(self, greeting: str) -> None:
+        self.greeting = greeting
+
+    def greet(self, name: str) -> str:
+        return f"{self.greeting}, {name}"

@@ -1,0 +1,174 @@
+"""The redis driver against a real redis-server (skipped without one, except in CI)."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from redis import Redis
+from rq import Queue as RQQueue
+from rq.registry import ScheduledJobRegistry
+
+from app import Application
+from app.jobs.reports import rebuild_report
+from app.queue.worker import run_worker
+from tests.conftest import make_application
+from tests.support import jobs
+from tests.support.redis_server import RedisServer, free_port
+
+
+def rq_queue(server: RedisServer, name: str = "default") -> RQQueue:
+    return RQQueue(name, connection=Redis.from_url(server.url))
+
+
+def test_push_enqueues_with_the_configured_defaults(
+    redis_application: Application, redis_server: RedisServer
+) -> None:
+    submission = redis_application.queue().submit(rebuild_report, 11)
+    assert submission.ok
+    queue = rq_queue(redis_server)
+    assert queue.job_ids == [submission.job_id]
+    job = queue.fetch_job(submission.job_id)
+    assert job.func_name == "app.jobs.reports.rebuild_report"
+    assert job.args == (11,)
+    assert job.timeout == 180
+    assert job.retries_left == 3
+    assert job.retry_intervals == [10, 20, 40]
+    assert job.result_ttl == 86400
+    assert job.failure_ttl == 604800
+
+
+def test_task_decorator_and_options_override_the_defaults(
+    redis_application: Application, redis_server: RedisServer
+) -> None:
+    decorated = redis_application.queue().submit(jobs.decorated, 1)
+    job = rq_queue(redis_server, "reports").fetch_job(decorated.job_id)
+    assert (job.timeout, job.retries_left) == (7, None)
+    overridden = (
+        redis_application.queue().options(timeout=9, queue="urgent").submit(jobs.decorated, 2)
+    )
+    assert rq_queue(redis_server, "urgent").fetch_job(overridden.job_id).timeout == 9
+
+
+def test_worker_runs_queued_job_and_status_shows_result(redis_application: Application) -> None:
+    queue = redis_application.queue()
+    submission = queue.submit(rebuild_report, 12)
+    assert queue.status(submission.job_id).status == "queued"
+    assert run_worker(redis_application, burst=True) == 0
+    state = queue.status(submission.job_id)
+    assert state.status == "finished"
+    assert state.result["report_id"] == 12
+
+
+def test_worker_records_failure_with_the_exception(redis_application: Application) -> None:
+    queue = redis_application.queue().options(retries=0)
+    submission = queue.submit(jobs.fail, "kaboom")
+    run_worker(redis_application, burst=True)
+    state = queue.status(submission.job_id)
+    assert state.status == "failed"
+    assert "kaboom" in state.error
+
+
+def test_worker_logs_start_and_finish_with_job_id(
+    redis_application: Application, caplog: pytest.LogCaptureFixture
+) -> None:
+    submission = redis_application.queue().submit(rebuild_report, 13)
+    with caplog.at_level(logging.INFO):
+        run_worker(redis_application, burst=True)
+    lines = [(r.getMessage(), getattr(r, "job_id", None)) for r in caplog.records]
+    assert ("Job started", submission.job_id) in lines
+    assert ("Job finished", submission.job_id) in lines
+
+
+def test_push_at_schedules_at_the_whole_second_not_before(
+    redis_application: Application, redis_server: RedisServer
+) -> None:
+    aware = datetime.now(UTC) + timedelta(minutes=5, microseconds=300_000)
+    naive_local = datetime.now() + timedelta(minutes=7)
+    queue = redis_application.queue()
+    first = queue.submit_at(aware, rebuild_report, 1)
+    second = queue.submit_at(naive_local, rebuild_report, 2)
+    registry = ScheduledJobRegistry("default", connection=Redis.from_url(redis_server.url))
+    first_time = registry.get_scheduled_time(first.job_id)
+    assert first_time >= aware
+    assert first_time - aware < timedelta(seconds=1)
+    second_time = registry.get_scheduled_time(second.job_id)
+    assert abs(second_time - naive_local.astimezone(UTC)) < timedelta(seconds=1)
+    assert rq_queue(redis_server).count == 0
+
+
+@pytest.mark.parametrize(
+    ("func", "message"),
+    [(lambda: None, "is a lambda"), (functools.partial(jobs.echo, 1), "not importable tasks")],
+    ids=["lambda", "partial"],
+)
+def test_non_importable_callables_are_refused(
+    redis_application: Application, redis_server: RedisServer, func, message: str
+) -> None:
+    submission = redis_application.queue().submit(func)
+    assert submission.ok is False
+    assert message in submission.error
+    assert rq_queue(redis_server).count == 0
+
+
+def test_nested_function_and_open_file_are_refused_and_nothing_is_queued(
+    redis_application: Application, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    def nested() -> None:
+        return None
+
+    queue = redis_application.queue()
+    assert "defined inside a function" in queue.submit(nested).error
+    with (tmp_path / "f").open("w") as handle:
+        assert "cannot be serialized" in queue.submit(jobs.echo, handle).error
+    assert rq_queue(redis_server).count == 0
+    assert Redis.from_url(redis_server.url).keys("rq:job:*") == []
+
+
+def test_push_returns_false_quickly_when_redis_is_down(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    application = make_application(
+        tmp_path, QUEUE_CONNECTION="redis", REDIS_HOST="127.0.0.1", REDIS_PORT=str(free_port())
+    )
+    started = time.monotonic()
+    with caplog.at_level(logging.ERROR):
+        assert application.queue().push(rebuild_report, 1) is False
+    assert time.monotonic() - started < 2.0
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1
+    assert "unreachable" in errors[0].getMessage()
+
+
+def test_wrong_password_is_reported_as_authentication(tmp_path: Path) -> None:
+    server = RedisServer(tmp_path / "redis", password="right-password").start()
+    try:
+        environment = {**server.environment(), "REDIS_PASSWORD": "wrong-password"}
+        application = make_application(tmp_path, QUEUE_CONNECTION="redis", **environment)
+        submission = application.queue().submit(rebuild_report, 1)
+        assert submission.ok is False
+        assert "authentication" in submission.error
+        assert run_worker(application, burst=True) == 1
+        right = make_application(tmp_path, QUEUE_CONNECTION="redis", **server.environment())
+        assert right.queue().push(rebuild_report, 1)
+    finally:
+        server.stop()
+
+
+def test_worker_refuses_to_start_with_the_sync_driver(application: Application) -> None:
+    assert run_worker(application, burst=True) == 2
+
+
+def test_worker_refuses_to_start_when_redis_is_unreachable(tmp_path: Path) -> None:
+    application = make_application(
+        tmp_path, QUEUE_CONNECTION="redis", REDIS_HOST="127.0.0.1", REDIS_PORT=str(free_port())
+    )
+    assert run_worker(application, burst=True) == 1
+
+
+def test_status_of_unknown_job_is_none(redis_application: Application) -> None:
+    assert redis_application.queue().status("missing") is None
