@@ -1,0 +1,62 @@
+"""Fixtures for the template's tests: isolated cookiecutter state and private Redis servers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from helpers import load_support
+
+
+@pytest.fixture(autouse=True, scope="session")
+def isolated_cookiecutter_config(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Keep cookiecutter's replay files and clones out of the user's home directory."""
+    home = tmp_path_factory.mktemp("cookiecutter-home")
+    config = home / "config.yaml"
+    config.write_text(f"replay_dir: {home / 'replay'}\ncookiecutters_dir: {home / 'templates'}\n")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("COOKIECUTTER_CONFIG", str(config))
+        yield
+
+
+@pytest.fixture(autouse=True)
+def no_redis_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hooks read REDIS_USERNAME/REDIS_PASSWORD; a test sets them only when it means to."""
+    monkeypatch.delenv("REDIS_USERNAME", raising=False)
+    monkeypatch.delenv("REDIS_PASSWORD", raising=False)
+
+
+def start_redis(directory: Path, password: str | None = None) -> Any:
+    """Start a private redis-server; skip without one (fail in CI, where it must be installed)."""
+    support = load_support("redis_server")
+    try:
+        return support.RedisServer(directory, password=password).start()
+    except support.RedisUnavailable as error:
+        if support.running_in_ci():
+            pytest.fail(f"CI needs redis-server: {error}")
+        pytest.skip(str(error))
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A redis-server without a password on a free loopback port, for the whole session."""
+    server = start_redis(tmp_path_factory.mktemp("redis"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server_with_password(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A redis-server that requires a password (``server.password``), for the whole session."""
+    server = start_redis(tmp_path_factory.mktemp("redis-auth"), password="s3cret-for-tests")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def unused_port() -> int:
+    """A loopback port nothing listens on: a Redis that is down."""
+    return load_support("redis_server").free_port()
