@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import time
 from typing import TYPE_CHECKING
 
@@ -62,7 +64,10 @@ def run_worker(application: Application, burst: bool = False, name: str | None =
         return EXIT_UNAVAILABLE
     connection = worker_client(settings.redis)
     queues = [RQQueue(queue_name, connection=connection) for queue_name in settings.worker_queues]
-    worker = JobLoggingWorker(queues, connection=connection, name=name, log_job_description=False)
+    worker_name = name or f"{socket.gethostname()}.{os.getpid()}"
+    worker = JobLoggingWorker(
+        queues, connection=connection, name=worker_name, log_job_description=False
+    )
     log.info(
         "Worker starting",
         extra={

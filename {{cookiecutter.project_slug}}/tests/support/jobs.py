@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 from app.queue import task
@@ -12,6 +13,12 @@ def record_pid(path: str) -> int:
     """Write this process's id to ``path`` and return it."""
     Path(path).write_text(str(os.getpid()), encoding="utf-8")
     return os.getpid()
+
+
+def sleep_then_write(path: str, seconds: float) -> None:
+    """A slow job: sleep, then write ``done`` to ``path``."""
+    time.sleep(seconds)
+    Path(path).write_text("done", encoding="utf-8")
 
 
 def fail(message: str) -> None:
