@@ -1,0 +1,261 @@
+"""The deployment checklist, verified from inside any container: ``python queues.py check``.
+
+Each item prints one line, ``ok``, ``FAIL`` or ``skip``, and the run fails when any item fails:
+
+- ``connection``: QUEUE_CONNECTION is ``redis``, so pushes go to workers.
+- ``redis``: Redis answers PING with the configured REDIS_USERNAME/REDIS_PASSWORD.
+- ``tasks``: every module in ``app/jobs`` imports, and every public function in it is importable
+  by name, as a worker will import it.
+- ``workers``: producers and workers agree on the Redis database and the queue names. Checked
+  against what RQ itself records in Redis: in *this* process's database there are workers with a
+  live heartbeat, and together they listen on every queue this process pushes to (JOB_QUEUE and
+  the queues named by ``@task`` in ``app/jobs``). A producer configured with another database or
+  queue than the workers fails here, and the line says where the workers are instead.
+- ``scheduler``: RQ's scheduler runs, so ``push_at`` jobs are moved to their queue on time: for
+  every queue producers push to, a worker's scheduler holds RQ's scheduler lock.
+
+Run in the web container, the check proves the web app reaches the workers; run in a worker, it
+proves the worker's own view. At a worker's start-up (``python queues.py --check``) no worker of
+this deployment may run yet, so the live items are replaced by what can be known before start:
+``workers`` checks that WORKER_QUEUES shares a queue with the queues tasks are pushed to, and
+``scheduler`` is skipped (the worker about to start runs RQ's scheduler itself).
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TextIO
+
+from redis import Redis
+
+from app.queue.connection import describe_error, producer_client
+from app.queue.heartbeat import (
+    databases_with_workers,
+    live_workers,
+    local_worker_problem,
+    scheduler_lock_holders,
+)
+from app.queue.options import task_overrides
+from app.queue.portability import NotPortable, check_importable
+
+if TYPE_CHECKING:
+    from app import Application
+
+TASK_PACKAGE = "app.jobs"
+OK, FAIL, SKIP = "ok", "FAIL", "skip"
+
+
+@dataclass(frozen=True)
+class Item:
+    """One checklist line."""
+
+    name: str
+    status: str
+    detail: str
+
+    def line(self) -> str:
+        return f"{self.status:<4} {self.name}: {self.detail}"
+
+
+@dataclass(frozen=True)
+class Tasks:
+    """The task functions found in ``app/jobs`` and what kept others from loading."""
+
+    functions: dict[str, Callable[..., Any]]
+    problems: list[str]
+
+    def queues(self, default_queue: str) -> dict[str, list[str]]:
+        """Each queue jobs are pushed to, with who sends them there."""
+        queues: dict[str, list[str]] = {default_queue: ["JOB_QUEUE"]}
+        for name, func in self.functions.items():
+            queue = task_overrides(func).get("queue")
+            if queue and queue != default_queue:
+                queues.setdefault(queue, []).append(f"@task on {name}")
+        return queues
+
+
+def find_tasks(package: str = TASK_PACKAGE) -> Tasks:
+    """Import every module of ``package`` and collect its public module-level functions."""
+    problems: list[str] = []
+    functions: dict[str, Callable[..., Any]] = {}
+    try:
+        root = importlib.import_module(package)
+    except Exception as error:
+        return Tasks({}, [f"{package} cannot be imported ({type(error).__name__}: {error})"])
+
+    def failed(name: str) -> None:
+        error = sys.exc_info()[1]
+        problems.append(f"{name} cannot be imported ({type(error).__name__}: {error})")
+
+    for info in pkgutil.walk_packages(root.__path__, prefix=f"{package}.", onerror=failed):
+        try:
+            module = importlib.import_module(info.name)
+        except Exception as error:
+            problems.append(f"{info.name} cannot be imported ({type(error).__name__}: {error})")
+            continue
+        for attribute, value in vars(module).items():
+            if attribute.startswith("_") or not inspect.isfunction(value):
+                continue
+            if value.__module__ != module.__name__:
+                continue  # imported from elsewhere, e.g. `from app import app`
+            try:
+                check_importable(value)
+            except NotPortable as error:
+                problems.append(str(error))
+                continue
+            functions[f"{module.__name__}.{attribute}"] = value
+    return Tasks(functions, problems)
+
+
+def check(application: Application, live: bool = True) -> list[Item]:
+    """Verify every checklist item; ``live=False`` is the worker's start-up variant."""
+    settings = application.queue_settings
+    items = [_connection_item(settings.connection)]
+    client = producer_client(settings.redis)
+    try:
+        redis_item = _redis_item(client, application)
+        items.append(redis_item)
+        tasks = find_tasks()
+        items.append(_tasks_item(tasks))
+        queues = tasks.queues(settings.defaults.queue)
+        if redis_item.status != OK:
+            reason = "needs Redis to answer"
+            items += [Item("workers", SKIP, reason), Item("scheduler", SKIP, reason)]
+        elif live:
+            items += [
+                _live_workers_item(client, application, queues),
+                _scheduler_item(client, queues),
+            ]
+        else:
+            items += [
+                _startup_workers_item(settings.worker_queues, queues),
+                Item(
+                    "scheduler",
+                    SKIP,
+                    "checked once workers run (`python queues.py check`);"
+                    " this worker starts RQ's scheduler",
+                ),
+            ]
+    finally:
+        client.close()
+    return items
+
+
+def run_checklist(application: Application, live: bool = True, out: TextIO = sys.stdout) -> int:
+    """Print one line per item; return 0 when none failed, else 1."""
+    items = check(application, live=live)
+    for item in items:
+        print(item.line(), file=out, flush=True)
+    return 1 if any(item.status == FAIL for item in items) else 0
+
+
+def run_health(application: Application, out: TextIO = sys.stdout) -> int:
+    """The worker container's healthcheck: 0 when this host's worker heartbeat is live."""
+    settings = application.queue_settings
+    client = producer_client(settings.redis)
+    try:
+        problem = local_worker_problem(client)
+    except Exception as error:
+        problem = describe_error(error, settings.redis)
+    finally:
+        client.close()
+    print(f"unhealthy: {problem}" if problem else "healthy", file=out, flush=True)
+    return 1 if problem else 0
+
+
+def _connection_item(connection: str) -> Item:
+    if connection == "redis":
+        return Item("connection", OK, "QUEUE_CONNECTION=redis")
+    return Item(
+        "connection",
+        FAIL,
+        f"QUEUE_CONNECTION is {connection!r}, so jobs run inline instead of on workers;"
+        " set QUEUE_CONNECTION=redis",
+    )
+
+
+def _redis_item(client: Redis, application: Application) -> Item:
+    redis = application.queue_settings.redis
+    try:
+        client.ping()
+        version = client.info("server").get("redis_version", "unknown")
+    except Exception as error:
+        return Item("redis", FAIL, describe_error(error, redis))
+    login = f" as {redis.username}" if redis.username else ""
+    auth = f" (password{login})" if redis.password else " (no password)"
+    return Item("redis", OK, f"Redis {version} at {redis.address} answers{auth}")
+
+
+def _tasks_item(tasks: Tasks) -> Item:
+    if tasks.problems:
+        return Item("tasks", FAIL, "; ".join(tasks.problems))
+    if not tasks.functions:
+        return Item("tasks", FAIL, f"no task functions found in {TASK_PACKAGE}")
+    return Item(
+        "tasks", OK, f"{len(tasks.functions)} importable: {', '.join(sorted(tasks.functions))}"
+    )
+
+
+def _live_workers_item(
+    client: Redis, application: Application, queues: dict[str, list[str]]
+) -> Item:
+    redis = application.queue_settings.redis
+    workers = live_workers(client)
+    if not workers:
+        elsewhere = databases_with_workers(redis)
+        hint = (
+            f"; workers are registered in db {', '.join(map(str, elsewhere))}: make REDIS_DB agree"
+            if elsewhere
+            else "; start workers (`python queues.py`) against this Redis and database"
+        )
+        return Item(
+            "workers", FAIL, f"no worker with a live heartbeat in Redis {redis.address}{hint}"
+        )
+    served = {queue for worker in workers for queue in worker.queues}
+    missing = {queue: senders for queue, senders in queues.items() if queue not in served}
+    if missing:
+        described = "; ".join(
+            f"{queue!r} (from {', '.join(senders)})" for queue, senders in missing.items()
+        )
+        return Item(
+            "workers",
+            FAIL,
+            f"no live worker listens on {described}; workers listen on"
+            f" {', '.join(sorted(served))}: add the queue to WORKER_QUEUES or change JOB_QUEUE",
+        )
+    return Item(
+        "workers",
+        OK,
+        f"{len(workers)} live in {redis.address} on {', '.join(sorted(served))},"
+        f" covering {', '.join(sorted(queues))}",
+    )
+
+
+def _scheduler_item(client: Redis, queues: dict[str, list[str]]) -> Item:
+    holders = scheduler_lock_holders(client, sorted(queues))
+    unscheduled = [queue for queue, holder in holders.items() if holder is None]
+    if unscheduled:
+        return Item(
+            "scheduler",
+            FAIL,
+            f"no RQ scheduler holds the lock for {', '.join(unscheduled)}: push_at jobs there will"
+            " not run; run workers with `python queues.py` (it starts RQ's scheduler)",
+        )
+    return Item("scheduler", OK, f"RQ's scheduler runs for {', '.join(sorted(holders))}")
+
+
+def _startup_workers_item(worker_queues: tuple[str, ...], queues: dict[str, list[str]]) -> Item:
+    shared = sorted(set(worker_queues) & set(queues))
+    if shared:
+        return Item("workers", OK, f"this worker listens on {', '.join(worker_queues)}")
+    return Item(
+        "workers",
+        FAIL,
+        f"this worker listens on {', '.join(worker_queues)} (WORKER_QUEUES), but jobs are pushed"
+        f" to {', '.join(sorted(queues))} (JOB_QUEUE and @task queues); make them agree",
+    )
