@@ -1,0 +1,214 @@
+"""The generated project's containers on a real Docker engine: build, scale, run jobs, recover.
+
+One stack for the module (bake with Python 3.11, `docker compose up -d --build --wait` with three
+workers), torn down with `down -v` at the end whatever happens. Skipped outside CI when no engine
+answers (`scripts/containers start` provides one); failed in CI.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections import Counter
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from uuid import uuid4
+
+import pytest
+from docker_support import Compose, free_port, remove_image, require_engine, wait_for
+
+from helpers import bake
+
+pytestmark = pytest.mark.container
+
+WORKERS = 3
+JOBS = 30
+FINISHED, FAILED = "finished", "failed"
+PUSH_AT = """
+import json
+from datetime import UTC, datetime, timedelta
+from app import app
+from app.jobs.reports import rebuild_report
+when = datetime.now(UTC) + timedelta(seconds=4)
+submission = app().queue().submit_at(when, rebuild_report, 4242)
+print(json.dumps({"ok": submission.ok, "job_id": submission.job_id,
+                  "error": submission.error, "when": when.timestamp()}))
+"""
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Compose]:
+    require_engine()
+    project = bake(tmp_path_factory.mktemp("containers"), python_version="3.11")
+    name = f"eqtest{uuid4().hex[:10]}"
+    image = f"{name}-app:test"
+    compose = Compose(
+        project,
+        name,
+        {"WEB_PORT": str(free_port()), "WORKER_REPLICAS": str(WORKERS), "APP_IMAGE": image},
+    )
+    try:
+        compose.timed("build", "build")
+        compose.timed("up --build --wait", "up", "-d", "--build", "--wait", "--wait-timeout", "240")
+        yield compose
+    finally:
+        compose.down()
+        remove_image(image)
+        timings = ", ".join(f"{step} {seconds:.1f} s" for step, seconds in compose.timings.items())
+        print(f"\ncontainer stack {name}: {timings}", file=sys.stderr)
+
+
+def web(stack: Compose, method: str, path: str) -> tuple[int, dict[str, Any]]:
+    """One request to the web app on its 127.0.0.1-published port."""
+    url = f"http://127.0.0.1:{stack.environment['WEB_PORT']}{path}"
+    request = urllib.request.Request(url, method=method, data=b"" if method == "POST" else None)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}")
+
+
+def queue_report(stack: Compose, report_id: int) -> str:
+    status, body = web(stack, "POST", f"/reports/{report_id}/rebuild")
+    assert (status, body.get("status")) == (200, "queued"), body
+    return body["job_id"]
+
+
+def job(stack: Compose, job_id: str) -> dict[str, Any]:
+    status, body = web(stack, "GET", f"/jobs/{job_id}")
+    assert status == 200, body
+    return body
+
+
+def wait_until_done(stack: Compose, job_ids: list[str], timeout: float) -> dict[str, dict]:
+    done: dict[str, dict] = {}
+
+    def all_done() -> bool:
+        for job_id in job_ids:
+            if job_id not in done:
+                state = job(stack, job_id)
+                if state["status"] in (FINISHED, FAILED):
+                    done[job_id] = state
+        return len(done) == len(job_ids)
+
+    wait_for(all_done, timeout, f"{len(job_ids) - len(done)} of {len(job_ids)} jobs not done")
+    return done
+
+
+def worker_hostnames(stack: Compose) -> set[str]:
+    return {
+        container["ID"][:12] for container in stack.containers() if container["Service"] == "worker"
+    }
+
+
+def test_every_service_runs_healthy_with_three_workers(stack: Compose) -> None:
+    containers = stack.containers()
+    assert Counter(container["Service"] for container in containers) == Counter(
+        {"redis": 1, "web": 1, "worker": WORKERS, "scheduler": 1}
+    )
+    for container in containers:
+        assert container["State"] == "running", container
+        if container["Service"] != "scheduler":  # it has no healthcheck (nothing to ask)
+            assert container["Health"] == "healthy", container
+
+
+def test_only_the_web_port_is_published_and_only_on_loopback(stack: Compose) -> None:
+    published = [
+        (container["Service"], publisher["URL"], publisher["PublishedPort"])
+        for container in stack.containers()
+        for publisher in container.get("Publishers") or []
+        if publisher.get("PublishedPort")
+    ]
+    assert published == [("web", "127.0.0.1", int(stack.environment["WEB_PORT"]))]
+
+
+def test_thirty_jobs_each_run_once_spread_over_worker_containers(stack: Compose) -> None:
+    job_ids = [queue_report(stack, report_id) for report_id in range(1, JOBS + 1)]
+    done = wait_until_done(stack, job_ids, timeout=120)
+
+    assert {state["status"] for state in done.values()} == {FINISHED}
+    assert sorted(state["result"]["report_id"] for state in done.values()) == list(
+        range(1, JOBS + 1)
+    )
+    hostnames = Counter(state["result"]["hostname"] for state in done.values())
+    assert len(hostnames) > 1, f"every job ran on one worker: {hostnames}"
+    assert set(hostnames) <= worker_hostnames(stack)
+
+    logs = stack.logs("worker")
+    started = Counter(re.findall(r"Job started job_id=(\w+)", logs))
+    assert {job_id: started[job_id] for job_id in job_ids} == dict.fromkeys(job_ids, 1)
+
+
+def test_push_at_job_runs_after_its_time(stack: Compose) -> None:
+    result = stack.exec("web", "python", "-c", PUSH_AT)
+    assert result.returncode == 0, result.stderr
+    pushed = json.loads(result.stdout.strip().splitlines()[-1])
+    assert pushed["ok"], pushed["error"]
+    assert job(stack, pushed["job_id"])["status"] == "scheduled"
+
+    state = wait_until_done(stack, [pushed["job_id"]], timeout=60)[pushed["job_id"]]
+    assert state["status"] == FINISHED, state
+    built_at = datetime.fromisoformat(state["result"]["built_at"]).timestamp()
+    assert built_at >= pushed["when"], "the job ran before its time"
+
+
+@pytest.mark.parametrize("service", ["worker", "web"])
+def test_check_command_passes_inside_the_containers(stack: Compose, service: str) -> None:
+    result = stack.exec(service, "python", "queues.py", "check")
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert [line.split()[1].rstrip(":") for line in lines] == [
+        "connection",
+        "redis",
+        "tasks",
+        "workers",
+        "scheduler",
+    ]
+    assert all(line.startswith("ok ") for line in lines), lines
+
+
+def test_check_command_names_each_failing_item(stack: Compose) -> None:
+    result = stack.exec("web", "python", "queues.py", "check", REDIS_DB="1", JOB_QUEUE="elsewhere")
+    assert result.returncode == 1
+    failing = [line for line in result.stdout.splitlines() if line.startswith("FAIL")]
+    assert len(failing) == 2, result.stdout
+    assert failing[0].startswith("FAIL workers:") and "registered in db 0" in failing[0]
+    assert failing[1].startswith("FAIL scheduler:") and "elsewhere" in failing[1]
+
+
+def test_image_runs_unprivileged_without_secrets_tests_or_build_tools(stack: Compose) -> None:
+    result = stack.exec("web", "sh", "-c", "id -u; ls -A /app; command -v gcc cc make || true")
+    assert result.returncode == 0, result.stderr
+    uid, *rest = result.stdout.split()
+    assert uid != "0"
+    assert ".env" not in rest and "tests" not in rest and ".git" not in rest
+    assert not {"gcc", "cc", "make"} & {Path(line).name for line in rest}
+
+
+def test_redis_restart_loses_no_queued_job(stack: Compose) -> None:
+    stack.run("stop", "--timeout", "30", "worker", timeout=90)
+    job_ids = [queue_report(stack, report_id) for report_id in range(101, 111)]
+    assert {job(stack, job_id)["status"] for job_id in job_ids} == {"queued"}
+
+    stack.run("restart", "redis", timeout=90)
+    wait_for(lambda: web(stack, "GET", "/ready")[0] == 200, 60, "web never saw Redis again", 0.5)
+    assert {job(stack, job_id)["status"] for job_id in job_ids} == {"queued"}
+
+    stack.run("start", "worker", timeout=90)
+    done = wait_until_done(stack, job_ids, timeout=120)
+    assert {state["status"] for state in done.values()} == {FINISHED}
+
+
+def test_down_removes_every_container_volume_and_network(stack: Compose) -> None:
+    started = time.monotonic()
+    stack.down()
+    stack.timings["down -v"] = time.monotonic() - started
+    assert stack.containers(all_states=True) == []
+    assert stack.leftovers() == {"containers": [], "volumes": [], "networks": []}
