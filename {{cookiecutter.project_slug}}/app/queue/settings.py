@@ -27,6 +27,15 @@ class RedisSettings:
 
 
 @dataclass(frozen=True)
+class WorkerTiming:
+    """How often a worker proves it is alive, and how soon abandoned jobs are recovered."""
+
+    heartbeat_interval: int
+    ttl: int
+    maintenance_interval: int
+
+
+@dataclass(frozen=True)
 class QueueSettings:
     """Everything the queue and the worker need, checked once at start-up."""
 
@@ -35,6 +44,7 @@ class QueueSettings:
     defaults: JobOptions
     strict: bool
     worker_queues: tuple[str, ...]
+    worker_timing: WorkerTiming
 
 
 def queue_settings(config: Config) -> QueueSettings:
@@ -55,6 +65,11 @@ def queue_settings(config: Config) -> QueueSettings:
         defaults=_job_defaults(config),
         strict=_boolean(config, "jobs.strict"),
         worker_queues=_names(config, "worker.queues"),
+        worker_timing=WorkerTiming(
+            heartbeat_interval=_integer(config, "worker.heartbeat_interval", low=1),
+            ttl=_integer(config, "worker.ttl", low=15),
+            maintenance_interval=_integer(config, "worker.maintenance_interval", low=1),
+        ),
     )
 
 

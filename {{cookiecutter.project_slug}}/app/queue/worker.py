@@ -12,8 +12,11 @@ from rq import Queue as RQQueue
 from rq import SimpleWorker
 from rq.executions import Execution
 from rq.job import Job
+from rq.worker import WorkerStatus
 
 from app.queue.connection import describe_error, producer_client, worker_client
+from app.queue.job_heartbeat import JobHeartbeat
+from app.queue.task_import import TaskJob
 
 if TYPE_CHECKING:
     from app import Application
@@ -21,15 +24,30 @@ if TYPE_CHECKING:
 EXIT_OK = 0
 EXIT_UNAVAILABLE = 1
 EXIT_MISCONFIGURED = 2
+HEARTBEAT_GRACE_BEATS = 2
 
 
-class JobLoggingWorker(SimpleWorker):
-    """Runs jobs in the worker process and logs each start, finish and failure with its id.
+class QueueWorker(SimpleWorker):
+    """Runs jobs inside the worker process, one at a time, and logs each with its id.
 
-    SIGTERM or SIGINT asks for a warm shutdown: the current job finishes, then the worker exits.
+    A side thread renews the running job's heartbeat, so a killed worker's job is recovered in
+    seconds rather than after its whole timeout. SIGTERM or SIGINT asks for a warm shutdown:
+    the current job finishes, then the worker exits.
     """
 
     app_log = logging.getLogger("app.worker")
+
+    def execute_job(self, job: Job, queue: RQQueue) -> None:
+        execution = self.prepare_execution(job)
+        with JobHeartbeat(self, job, execution):
+            self.perform_job(job, queue, execution)
+        self.set_state(WorkerStatus.IDLE)
+
+    def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
+        """Seconds a job stays "started" without a renewal; shrinks as the job nears its timeout."""
+        interval = self.job_monitoring_interval
+        remaining = job.timeout - working_time if job.timeout and job.timeout > 0 else interval
+        return int(max(min(remaining, interval), 0)) + HEARTBEAT_GRACE_BEATS * interval
 
     def perform_job(self, job: Job, queue: RQQueue, execution: Execution) -> bool:
         context = {"job_id": job.id, "function": job.func_name, "queue": queue.name}
@@ -63,10 +81,17 @@ def run_worker(application: Application, burst: bool = False, name: str | None =
         log.error("Worker not started: %s", describe_error(error, settings.redis))
         return EXIT_UNAVAILABLE
     connection = worker_client(settings.redis)
+    timing = settings.worker_timing
     queues = [RQQueue(queue_name, connection=connection) for queue_name in settings.worker_queues]
-    worker_name = name or f"{socket.gethostname()}.{os.getpid()}"
-    worker = JobLoggingWorker(
-        queues, connection=connection, name=worker_name, log_job_description=False
+    worker = QueueWorker(
+        queues,
+        connection=connection,
+        name=name or f"{socket.gethostname()}.{os.getpid()}",
+        job_class=TaskJob,
+        log_job_description=False,
+        worker_ttl=timing.ttl,
+        job_monitoring_interval=timing.heartbeat_interval,
+        maintenance_interval=timing.maintenance_interval,
     )
     log.info(
         "Worker starting",
@@ -78,5 +103,8 @@ def run_worker(application: Application, burst: bool = False, name: str | None =
         },
     )
     worker.work(burst=burst, with_scheduler=True, logging_level=log.getEffectiveLevel())
+    if not burst and not worker._stop_requested:
+        log.error("Worker stopped unexpectedly; see the error above", extra={"worker": worker.name})
+        return EXIT_UNAVAILABLE
     log.info("Worker stopped", extra={"worker": worker.name})
     return EXIT_OK
