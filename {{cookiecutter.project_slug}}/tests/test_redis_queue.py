@@ -172,3 +172,27 @@ def test_worker_refuses_to_start_when_redis_is_unreachable(tmp_path: Path) -> No
 
 def test_status_of_unknown_job_is_none(redis_application: Application) -> None:
     assert redis_application.queue().status("missing") is None
+
+
+def test_unique_push_enqueues_the_same_logical_job_once(
+    redis_application: Application, redis_server: RedisServer
+) -> None:
+    unique = redis_application.queue().options(unique=True)
+    first = unique.submit(rebuild_report, 21)
+    second = unique.submit(rebuild_report, 21)
+    other = unique.submit(rebuild_report, 22)
+    assert (first.ok, first.duplicate) == (True, False)
+    assert (second.ok, second.duplicate, second.job_id) == (True, True, first.job_id)
+    assert other.job_id != first.job_id
+    assert rq_queue(redis_server).job_ids == [first.job_id, other.job_id]
+
+
+def test_unique_push_with_an_explicit_id_and_a_schedule(
+    redis_application: Application, redis_server: RedisServer
+) -> None:
+    later = datetime.now(UTC) + timedelta(minutes=1)
+    unique = redis_application.queue().options(unique=True, job_id="nightly-report-21")
+    assert unique.submit_at(later, rebuild_report, 21).duplicate is False
+    assert unique.submit_at(later, rebuild_report, 21).duplicate is True
+    registry = ScheduledJobRegistry("default", connection=Redis.from_url(redis_server.url))
+    assert registry.get_job_ids() == ["nightly-report-21"]

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol
 
-from app.queue.job import Call, JobState, Submission, new_job_id
+from app.queue.job import Call, JobState, Submission, new_job_id, stable_job_id
 from app.queue.options import JobOptions, task_overrides, validate_overrides
 from app.queue.portability import NotPortable, check_importable, check_serializable
 
@@ -76,7 +76,7 @@ class Queue:
         """A queue whose next pushes use these options, e.g. ``.options(timeout=30).push(...)``.
 
         Accepts ``queue``, ``timeout``, ``retries``, ``retry_backoff``, ``result_ttl``,
-        ``failure_ttl`` and ``job_id``.
+        ``failure_ttl``, ``unique`` and ``job_id``.
         """
         validate_overrides(overrides)
         return Queue(
@@ -104,7 +104,10 @@ class Queue:
         run_at: datetime | None,
     ) -> Submission:
         options = self._defaults.merged(task_overrides(func)).merged(self._overrides)
-        call = Call(func, args, kwargs, options, self._job_id or new_job_id(), run_at)
+        job_id = self._job_id or (
+            stable_job_id(func, args, kwargs) if options.unique else new_job_id()
+        )
+        call = Call(func, args, kwargs, options, job_id, run_at)
         if self._strict:
             refusal = self._strict_refusal(call)
             if refusal is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -14,6 +15,12 @@ from app.queue.portability import function_name
 
 def new_job_id() -> str:
     return uuid4().hex
+
+
+def stable_job_id(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+    """The same id for the same function and arguments, in any process."""
+    payload = repr((function_name(func), args, sorted(kwargs.items())))
+    return "unique-" + hashlib.sha256(payload.encode()).hexdigest()[:32]
 
 
 @dataclass(frozen=True)
@@ -39,6 +46,7 @@ class Submission:
     ok: bool
     job_id: str
     error: str | None = None
+    duplicate: bool = False
 
     def __bool__(self) -> bool:
         return self.ok

@@ -12,7 +12,11 @@ TASK_OPTIONS_ATTRIBUTE = "__job_options__"
 
 @dataclass(frozen=True)
 class JobOptions:
-    """How one job is queued and run. Times are in seconds; a TTL of -1 keeps forever."""
+    """How one job is queued and run. Times are in seconds; a TTL of -1 keeps forever.
+
+    ``unique`` gives the job a stable id (from its function and arguments, unless a ``job_id`` is
+    given): while a job with that id exists in Redis, pushing it again queues nothing new.
+    """
 
     queue: str
     timeout: int
@@ -20,6 +24,7 @@ class JobOptions:
     retry_backoff: int
     result_ttl: int
     failure_ttl: int
+    unique: bool = False
 
     def retry_intervals(self) -> list[int]:
         """Seconds to wait before each retry: the backoff, doubled after every attempt."""
@@ -30,6 +35,7 @@ class JobOptions:
 
 
 OPTION_NAMES = frozenset(field.name for field in fields(JobOptions))
+OPTION_TYPES: dict[str, type] = {"queue": str, "unique": bool}
 
 
 def validate_overrides(overrides: dict[str, Any]) -> dict[str, Any]:
@@ -40,8 +46,8 @@ def validate_overrides(overrides: dict[str, Any]) -> dict[str, Any]:
             f"unknown job option(s): {', '.join(unknown)}; known: {', '.join(sorted(OPTION_NAMES))}"
         )
     for name, value in overrides.items():
-        expected = str if name == "queue" else int
-        if isinstance(value, bool) or not isinstance(value, expected):
+        expected = OPTION_TYPES.get(name, int)
+        if (isinstance(value, bool) and expected is not bool) or not isinstance(value, expected):
             raise TypeError(f"job option {name} must be {expected.__name__}, got {value!r}")
     return overrides
 

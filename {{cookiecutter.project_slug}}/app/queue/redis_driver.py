@@ -10,7 +10,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue as RQQueue
 from rq import Retry
-from rq.exceptions import NoSuchJobError
+from rq.exceptions import DuplicateJobError, NoSuchJobError
 from rq.job import Job
 
 from app.queue.connection import describe_error, producer_client
@@ -39,6 +39,9 @@ class RedisDriver:
         try:
             check_importable(call.func)
             self._put(call)
+        except DuplicateJobError:
+            self._log.info("Job already queued; not queued again", extra=context)
+            return Submission(True, call.job_id, duplicate=True)
         except NotPortable as error:
             return self._refuse(call, context, str(error))
         except RedisError as error:
@@ -94,9 +97,9 @@ class RedisDriver:
             retry=retry,
         )
         if call.run_at is None:
-            queue.enqueue_job(job)
+            queue.enqueue_job(job, unique=options.unique)
         else:
-            queue.schedule_job(job, _not_before(call.run_at))
+            queue.schedule_job(job, _not_before(call.run_at), unique=options.unique)
 
     def _queue(self, name: str) -> RQQueue:
         queue = self._queues.get(name)
