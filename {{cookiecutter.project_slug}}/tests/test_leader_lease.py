@@ -1,0 +1,44 @@
+"""The leader lease that keeps a second scheduler from enqueuing twice."""
+
+from __future__ import annotations
+
+import logging
+
+from redis import Redis
+
+from app.leader_lease import LeaderLease
+from tests.support.polling import wait_for
+from tests.support.redis_server import RedisServer, free_port
+
+log = logging.getLogger("test")
+
+
+def lease(client: Redis, ttl: float = 5.0) -> LeaderLease:
+    return LeaderLease(client, "test:leader", ttl, log)
+
+
+def test_only_one_holder_at_a_time_and_release_hands_over(redis_server: RedisServer) -> None:
+    client = Redis.from_url(redis_server.url)
+    client.delete("test:leader")
+    first, second = lease(client), lease(client)
+    assert first.hold() is True
+    assert second.hold() is False
+    assert first.hold() is True
+    first.release()
+    assert second.hold() is True
+    assert first.hold() is False
+    second.release()
+
+
+def test_a_lease_left_unrenewed_expires_and_another_takes_it(redis_server: RedisServer) -> None:
+    client = Redis.from_url(redis_server.url)
+    client.delete("test:leader")
+    crashed, survivor = lease(client, ttl=0.3), lease(client, ttl=0.3)
+    assert crashed.hold()
+    wait_for(survivor.hold, timeout=5, message="the survivor never took the lease")
+    assert crashed.hold() is False
+
+
+def test_no_redis_means_not_leading() -> None:
+    client = Redis(host="127.0.0.1", port=free_port(), socket_connect_timeout=0.2)
+    assert lease(client).hold() is False
