@@ -21,6 +21,28 @@ def sleep_then_write(path: str, seconds: float) -> None:
     Path(path).write_text("done", encoding="utf-8")
 
 
+def record_attempt(path: str, first_attempt_seconds: float) -> int:
+    """Append one line per attempt; the first attempt is slow (a window to kill the worker in)."""
+    with open(path, "a", encoding="utf-8") as log:
+        log.write(f"{os.getpid()}\n")
+    attempts = len(Path(path).read_text(encoding="utf-8").splitlines())
+    if attempts == 1:
+        time.sleep(first_attempt_seconds)
+    return attempts
+
+
+def record_once(directory: str, number: int) -> None:
+    """Create ``directory/number``; a second run of the same job fails loudly."""
+    descriptor = os.open(Path(directory) / str(number), os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    os.write(descriptor, str(os.getpid()).encode())
+    os.close(descriptor)
+
+
+def record_start(path: str) -> None:
+    """Write the wall-clock time at which the job started."""
+    Path(path).write_text(repr(time.time()), encoding="utf-8")
+
+
 def fail(message: str) -> None:
     raise RuntimeError(message)
 
