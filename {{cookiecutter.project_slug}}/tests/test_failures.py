@@ -1,0 +1,36 @@
+"""Failed jobs are visible (id, function, arguments, exception) and can be requeued."""
+
+from __future__ import annotations
+
+from redis import Redis
+
+from app import Application
+from app.jobs.reports import rebuild_report
+from app.queue.failures import failed_jobs, requeue
+from app.queue.worker import run_worker
+from tests.support import jobs
+from tests.support.redis_server import RedisServer
+
+
+def test_failed_jobs_are_listed_and_requeued_one_or_all(
+    redis_application: Application, redis_server: RedisServer
+) -> None:
+    client = Redis.from_url(redis_server.url)
+    queue = redis_application.queue().options(retries=0)
+    first = queue.submit(jobs.fail, "first")
+    second = queue.submit(jobs.fail, "x" * 200)
+    assert queue.submit(rebuild_report, 1).ok
+    run_worker(redis_application, burst=True)
+
+    listed = {job.id: job for job in failed_jobs(client, ["default"])}
+    assert set(listed) == {first.job_id, second.job_id}
+    assert listed[first.job_id].function == "tests.support.jobs.fail"
+    assert listed[first.job_id].arguments == "'first'"
+    assert listed[first.job_id].exception == "RuntimeError: first"
+    assert len(listed[second.job_id].arguments) == 60
+    assert first.job_id in listed[first.job_id].line()
+
+    assert requeue(client, ["default"], first.job_id) == [first.job_id]
+    assert redis_application.queue().status(first.job_id).status == "queued"
+    assert requeue(client, ["default"]) == [second.job_id]
+    assert failed_jobs(client, ["default"]) == []
