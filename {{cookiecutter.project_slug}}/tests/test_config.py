@@ -111,3 +111,8 @@ def test_app_returns_the_same_application_per_base_path(project: Path) -> None:
     assert app() is app()
     assert app(project) is app(str(project))
     assert app(project) is not app()
+
+
+def test_unknown_serializer_is_rejected(project: Path) -> None:
+    with pytest.raises(ConfigError, match=r"jobs\.serializer: must be one of pickle, json"):
+        Application(project, environ={"QUEUE_SERIALIZER": "yaml"})

@@ -13,7 +13,7 @@ from redis import Redis
 from rq import Queue as RQQueue
 from rq.registry import ScheduledJobRegistry
 
-from app import Application
+from app import Application, current
 from app.jobs.reports import rebuild_report
 from app.queue.worker import run_worker
 from tests.conftest import make_application
@@ -196,3 +196,19 @@ def test_unique_push_with_an_explicit_id_and_a_schedule(
     assert unique.submit_at(later, rebuild_report, 21).duplicate is True
     registry = ScheduledJobRegistry("default", connection=Redis.from_url(redis_server.url))
     assert registry.get_job_ids() == ["nightly-report-21"]
+
+
+def test_json_serializer_round_trips_plain_data_and_refuses_the_rest(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    Redis.from_url(redis_server.url).flushdb()
+    environment = {**redis_server.environment(), "QUEUE_SERIALIZER": "json"}
+    with current(make_application(tmp_path, QUEUE_CONNECTION="redis", **environment)) as json_app:
+        queue = json_app.queue()
+        submission = queue.submit(jobs.echo, 1, note={"nested": [1, 2]})
+        refused = queue.submit(jobs.echo, datetime.now())
+        assert run_worker(json_app, burst=True) == 0
+        expected = {"args": [1], "kwargs": {"note": {"nested": [1, 2]}}}
+        assert queue.status(submission.job_id).result == expected
+    assert refused.ok is False
+    assert "not JSON serializable" in refused.error

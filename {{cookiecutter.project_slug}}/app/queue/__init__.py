@@ -8,6 +8,7 @@ from app.queue.facade import Driver, Queue
 from app.queue.job import JobState, Submission
 from app.queue.options import JobOptions, task
 from app.queue.portability import NotPortable
+from app.queue.serialization import serializer_for
 from app.queue.settings import QueueSettings
 
 __all__ = [
@@ -23,14 +24,16 @@ __all__ = [
 
 def build_queue(settings: QueueSettings, log: logging.Logger) -> Queue:
     """The Queue for the configured connection."""
-    return Queue(_driver(settings, log), settings.defaults, log, strict=settings.strict)
+    driver = _driver(settings, log)
+    dumps = serializer_for(settings.serializer).dumps
+    return Queue(driver, settings.defaults, log, strict=settings.strict, dumps=dumps)
 
 
 def _driver(settings: QueueSettings, log: logging.Logger) -> Driver:
     if settings.connection == "redis":
         from app.queue.redis_driver import RedisDriver
 
-        return RedisDriver(settings.redis, log)
+        return RedisDriver(settings.redis, log, serializer_for(settings.serializer))
     from app.queue.sync_driver import SyncDriver
 
     return SyncDriver(log)

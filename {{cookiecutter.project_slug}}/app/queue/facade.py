@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import pickle
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol
@@ -35,11 +36,13 @@ class Queue:
         strict: bool = False,
         overrides: dict[str, Any] | None = None,
         job_id: str | None = None,
+        dumps: Callable[[Any], bytes] = pickle.dumps,
     ) -> None:
         self._driver = driver
         self._defaults = defaults
         self._log = log
         self._strict = strict
+        self._dumps = dumps
         self._overrides = overrides or {}
         self._job_id = job_id
 
@@ -86,6 +89,7 @@ class Queue:
             self._strict,
             {**self._overrides, **overrides},
             job_id or self._job_id,
+            self._dumps,
         )
 
     def status(self, job_id: str) -> JobState | None:
@@ -117,7 +121,7 @@ class Queue:
     def _strict_refusal(self, call: Call) -> Submission | None:
         try:
             check_importable(call.func)
-            check_serializable(call.args, call.kwargs)
+            check_serializable(call.args, call.kwargs, self._dumps)
         except NotPortable as error:
             reason = f"strict mode: {error} (it would fail under the redis driver)"
             self._log.error(

@@ -36,13 +36,15 @@ def check_importable(func: Callable[..., Any]) -> None:
     _check_module_attribute(func)
 
 
-def check_serializable(args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-    """Raise NotPortable naming the first argument that cannot be pickled."""
+def check_serializable(
+    args: tuple[Any, ...], kwargs: dict[str, Any], dumps: Callable[[Any], bytes] = pickle.dumps
+) -> None:
+    """Raise NotPortable naming the first argument that ``dumps`` cannot serialize."""
     named = [(f"argument {index}", value) for index, value in enumerate(args)]
     named += [(f"keyword argument {name!r}", value) for name, value in kwargs.items()]
     for label, value in named:
         try:
-            pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+            dumps(value)
         except Exception as error:
             raise NotPortable(
                 f"{label} ({type(value).__name__}) cannot be serialized for a worker: {error}."

@@ -12,6 +12,7 @@ from rq import Queue as RQQueue
 from rq import Retry
 from rq.exceptions import DuplicateJobError, NoSuchJobError
 from rq.job import Job
+from rq.serializers import Serializer
 
 from app.queue.connection import describe_error, producer_client
 from app.queue.job import Call, JobState, Submission
@@ -24,9 +25,12 @@ class RedisDriver:
 
     name = "redis"
 
-    def __init__(self, settings: RedisSettings, log: logging.Logger) -> None:
+    def __init__(
+        self, settings: RedisSettings, log: logging.Logger, serializer: type[Serializer]
+    ) -> None:
         self._settings = settings
         self._log = log
+        self._serializer = serializer
         self._redis: Redis = producer_client(settings)
         self._queues: dict[str, RQQueue] = {}
 
@@ -47,7 +51,8 @@ class RedisDriver:
         except RedisError as error:
             return self._refuse(call, context, describe_error(error, self._settings))
         except Exception as error:
-            return self._refuse(call, context, _explain_payload_error(call, error))
+            reason = _explain_payload_error(call, error, self._serializer)
+            return self._refuse(call, context, reason)
         if call.run_at is None:
             self._log.info("Job queued", extra=context)
         else:
@@ -56,7 +61,7 @@ class RedisDriver:
 
     def status(self, job_id: str) -> JobState | None:
         try:
-            job = Job.fetch(job_id, connection=self._redis)
+            job = Job.fetch(job_id, connection=self._redis, serializer=self._serializer)
         except NoSuchJobError:
             return None
         status = job.get_status(refresh=False)
@@ -104,7 +109,9 @@ class RedisDriver:
     def _queue(self, name: str) -> RQQueue:
         queue = self._queues.get(name)
         if queue is None:
-            queue = self._queues[name] = RQQueue(name, connection=self._redis)
+            queue = self._queues[name] = RQQueue(
+                name, connection=self._redis, serializer=self._serializer
+            )
         return queue
 
     def _refuse(self, call: Call, context: dict[str, str], reason: str) -> Submission:
@@ -121,10 +128,10 @@ def _not_before(when: datetime) -> datetime:
     return datetime.fromtimestamp(timestamp, UTC)
 
 
-def _explain_payload_error(call: Call, error: Exception) -> str:
+def _explain_payload_error(call: Call, error: Exception, serializer: type[Serializer]) -> str:
     """Name the argument that broke serialization, when one did."""
     try:
-        check_serializable(call.args, call.kwargs)
+        check_serializable(call.args, call.kwargs, serializer.dumps)
     except NotPortable as precise:
         return str(precise)
     return f"{type(error).__name__}: {error}"

@@ -9,6 +9,7 @@ from app.config import Config, ConfigError
 from app.queue.options import JobOptions
 
 DRIVERS = ("sync", "redis")
+SERIALIZER_NAMES = ("pickle", "json")
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class QueueSettings:
     redis: RedisSettings
     defaults: JobOptions
     strict: bool
+    serializer: str
     worker_queues: tuple[str, ...]
     worker_timing: WorkerTiming
 
@@ -64,6 +66,7 @@ def queue_settings(config: Config) -> QueueSettings:
         redis=_redis_settings(config),
         defaults=_job_defaults(config),
         strict=_boolean(config, "jobs.strict"),
+        serializer=_choice(config, "jobs.serializer", SERIALIZER_NAMES),
         worker_queues=_names(config, "worker.queues"),
         worker_timing=WorkerTiming(
             heartbeat_interval=_integer(config, "worker.heartbeat_interval", low=1),
@@ -115,6 +118,14 @@ def _text(config: Config, key: str) -> str:
 def _optional_text(config: Config, key: str) -> str | None:
     value: Any = config.get(key, None)
     return None if value is None else str(value)
+
+
+def _choice(config: Config, key: str, choices: tuple[str, ...]) -> str:
+    value = config.get(key)
+    if value not in choices:
+        allowed = ", ".join(choices)
+        raise ConfigError(f"{config.where(key)}: must be one of {allowed}, got {value!r}")
+    return str(value)
 
 
 def _boolean(config: Config, key: str) -> bool:

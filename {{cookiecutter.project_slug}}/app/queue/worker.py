@@ -16,6 +16,7 @@ from rq.worker import WorkerStatus
 
 from app.queue.connection import describe_error, producer_client, worker_client
 from app.queue.job_heartbeat import JobHeartbeat
+from app.queue.serialization import serializer_for
 from app.queue.task_import import TaskJob
 
 if TYPE_CHECKING:
@@ -82,12 +83,17 @@ def run_worker(application: Application, burst: bool = False, name: str | None =
         return EXIT_UNAVAILABLE
     connection = worker_client(settings.redis)
     timing = settings.worker_timing
-    queues = [RQQueue(queue_name, connection=connection) for queue_name in settings.worker_queues]
+    serializer = serializer_for(settings.serializer)
+    queues = [
+        RQQueue(queue_name, connection=connection, serializer=serializer)
+        for queue_name in settings.worker_queues
+    ]
     worker = QueueWorker(
         queues,
         connection=connection,
         name=name or f"{socket.gethostname()}.{os.getpid()}",
         job_class=TaskJob,
+        serializer=serializer,
         log_job_description=False,
         worker_ttl=timing.ttl,
         job_monitoring_interval=timing.heartbeat_interval,
