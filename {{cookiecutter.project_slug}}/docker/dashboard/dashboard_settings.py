@@ -22,3 +22,10 @@ _port = os.environ.get("REDIS_PORT", "6379")
 _db = os.environ.get("REDIS_DB", "0") or "0"
 
 RQ_DASHBOARD_REDIS_URL = f"redis://{_login}{_host}:{_port}/{_db}"
+
+# Read job payloads the way the app writes them (QUEUE_SERIALIZER, as in .env).
+if os.environ.get("QUEUE_SERIALIZER", "pickle") == "json":
+    from rq.serializers import JSONSerializer
+    from rq_dashboard.web import config as _service
+
+    _service.serializer = JSONSerializer
