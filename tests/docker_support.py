@@ -99,7 +99,6 @@ class Compose:
         return {
             **os.environ,
             "COMPOSE_PROJECT_NAME": self.project,
-            "COMPOSE_BAKE": "false",
             **self.environment,
         }
 
@@ -153,7 +152,10 @@ class Compose:
         return self.run("logs", "--no-color", "--no-log-prefix", service, timeout=60).stdout
 
     def down(self) -> None:
-        self.run("down", "--volumes", "--remove-orphans", "--timeout", "5", check=False)
+        """Remove everything, the services of every profile included (plain `down` skips them)."""
+        self.run(
+            "--profile", "*", "down", "--volumes", "--remove-orphans", "--timeout", "5", check=False
+        )
 
     def leftovers(self) -> dict[str, list[str]]:
         """Containers, volumes and networks still labelled with this project."""

@@ -7,6 +7,7 @@ answers (`scripts/containers start` provides one); failed in CI.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import sys
@@ -51,7 +52,15 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Compose]:
     compose = Compose(
         project,
         name,
-        {"WEB_PORT": str(free_port()), "WORKER_REPLICAS": str(WORKERS), "APP_IMAGE": image},
+        {
+            "WEB_PORT": str(free_port()),
+            "WORKER_REPLICAS": str(WORKERS),
+            "APP_IMAGE": image,
+            "DASHBOARD_IMAGE": f"{name}-dashboard:test",
+            "DASHBOARD_PORT": str(free_port()),
+            "DASHBOARD_PASSWORD": "dashboard-test-password",
+            "REDIS_PASSWORD": "container-test-password",
+        },
     )
     try:
         compose.timed("build", "build")
@@ -60,6 +69,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Compose]:
     finally:
         compose.down()
         remove_image(image)
+        remove_image(compose.environment["DASHBOARD_IMAGE"])
         timings = ", ".join(f"{step} {seconds:.1f} s" for step, seconds in compose.timings.items())
         print(f"\ncontainer stack {name}: {timings}", file=sys.stderr)
 
@@ -172,6 +182,7 @@ def test_check_command_passes_inside_the_containers(stack: Compose, service: str
         "scheduler",
     ]
     assert all(line.startswith("ok ") for line in lines), lines
+    assert "answers (password)" in lines[1]
 
 
 def test_check_command_names_each_failing_item(stack: Compose) -> None:
@@ -190,6 +201,25 @@ def test_image_runs_unprivileged_without_secrets_tests_or_build_tools(stack: Com
     assert uid != "0"
     assert ".env" not in rest and "tests" not in rest and ".git" not in rest
     assert not {"gcc", "cc", "make"} & {Path(line).name for line in rest}
+
+
+def test_redis_refuses_clients_without_the_password(stack: Compose) -> None:
+    result = stack.exec("redis", "redis-cli", "ping")
+    assert "NOAUTH" in result.stdout + result.stderr
+
+
+def test_dashboard_profile_shows_the_queues_behind_a_password(stack: Compose) -> None:
+    stack.run("--profile", "dashboard", "up", "-d", "--wait", "dashboard", timeout=300)
+    url = f"http://127.0.0.1:{stack.environment['DASHBOARD_PORT']}/0/data/queues.json"
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(url, timeout=10)
+    assert refused.value.code == 401
+    request = urllib.request.Request(url)
+    login = base64.b64encode(b"admin:" + stack.environment["DASHBOARD_PASSWORD"].encode())
+    request.add_header("Authorization", f"Basic {login.decode()}")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        queues = json.loads(response.read())["queues"]
+    assert "default" in {queue["name"] for queue in queues}
 
 
 def test_redis_restart_loses_no_queued_job(stack: Compose) -> None:
