@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -212,3 +213,23 @@ def test_json_serializer_round_trips_plain_data_and_refuses_the_rest(
         assert queue.status(submission.job_id).result == expected
     assert refused.ok is False
     assert "not JSON serializable" in refused.error
+
+
+def test_push_many_queues_every_job_in_one_go(
+    redis_application: Application, redis_server: RedisServer
+) -> None:
+    assert redis_application.queue().push_many(rebuild_report, [(1,), (2,), (3,)]) == 3
+    queue = rq_queue(redis_server)
+    assert [job.args for job in queue.jobs] == [(1,), (2,), (3,)]
+    assert {job.timeout for job in queue.jobs} == {180}
+    assert run_worker(redis_application, burst=True) == 0
+    assert redis_application.reports().read(3)["report_id"] == 3
+
+
+def test_push_many_queues_nothing_when_one_job_cannot_be_sent(
+    redis_application: Application, redis_server: RedisServer
+) -> None:
+    queue = redis_application.queue()
+    assert queue.push_many(jobs.echo, [(1,), (threading.Lock(),), (3,)]) == 0
+    assert queue.push_many(lambda value: value, [(1,)]) == 0
+    assert rq_queue(redis_server).count == 0

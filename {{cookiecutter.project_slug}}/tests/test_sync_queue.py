@@ -80,3 +80,9 @@ def test_unknown_job_option_is_a_type_error(application: Application) -> None:
         application.queue().options(retry=3)
     with pytest.raises(TypeError, match="must be int"):
         task(timeout="30")
+
+
+def test_push_many_runs_each_job_in_order_and_counts_successes(application: Application) -> None:
+    assert application.queue().push_many(rebuild_report, [(1,), (2,), (3,)]) == 3
+    assert [application.reports().read(n)["report_id"] for n in (1, 2, 3)] == [1, 2, 3]
+    assert application.queue().options(retries=0).push_many(jobs.fail, [("a",), ("b",)]) == 0

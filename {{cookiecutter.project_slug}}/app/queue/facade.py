@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import pickle
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -19,6 +19,8 @@ class Driver(Protocol):
     name: str
 
     def enqueue(self, call: Call) -> Submission: ...
+
+    def enqueue_many(self, calls: list[Call]) -> int: ...
 
     def status(self, job_id: str) -> JobState | None: ...
 
@@ -75,6 +77,18 @@ class Queue:
         """Like ``push_at`` but returns the job id and, on failure, the reason."""
         return self._send(func, args, kwargs, run_at=when)
 
+    def push_many(self, func: Callable[..., Any], arguments: Iterable[Sequence[Any]], /) -> int:
+        """Queue ``func`` once per tuple of positional arguments, in one round trip to Redis.
+
+        Returns how many jobs were queued (redis: all or none) or ran successfully (sync, in order).
+        """
+        if self._job_id is not None:
+            raise TypeError("push_many gives each job its own id; do not combine it with job_id")
+        calls = [self._call(func, tuple(args), {}, None) for args in arguments]
+        if self._strict and any(self._strict_refusal(call) for call in calls):
+            return 0
+        return self._driver.enqueue_many(calls) if calls else 0
+
     def options(self, *, job_id: str | None = None, **overrides: Any) -> Queue:
         """A queue whose next pushes use these options, e.g. ``.options(timeout=30).push(...)``.
 
@@ -107,16 +121,25 @@ class Queue:
         kwargs: dict[str, Any],
         run_at: datetime | None,
     ) -> Submission:
-        options = self._defaults.merged(task_overrides(func)).merged(self._overrides)
-        job_id = self._job_id or (
-            stable_job_id(func, args, kwargs) if options.unique else new_job_id()
-        )
-        call = Call(func, args, kwargs, options, job_id, run_at)
+        call = self._call(func, args, kwargs, run_at)
         if self._strict:
             refusal = self._strict_refusal(call)
             if refusal is not None:
                 return refusal
         return self._driver.enqueue(call)
+
+    def _call(
+        self,
+        func: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        run_at: datetime | None,
+    ) -> Call:
+        options = self._defaults.merged(task_overrides(func)).merged(self._overrides)
+        job_id = self._job_id or (
+            stable_job_id(func, args, kwargs) if options.unique else new_job_id()
+        )
+        return Call(func, args, kwargs, options, job_id, run_at)
 
     def _strict_refusal(self, call: Call) -> Submission | None:
         try:

@@ -12,10 +12,12 @@ from rq import Queue as RQQueue
 from rq import Retry
 from rq.exceptions import DuplicateJobError, NoSuchJobError
 from rq.job import Job
+from rq.queue import EnqueueData
 from rq.serializers import Serializer
 
 from app.queue.connection import describe_error, producer_client
 from app.queue.job import Call, JobState, Submission
+from app.queue.options import JobOptions
 from app.queue.portability import NotPortable, check_importable, check_serializable
 from app.queue.settings import RedisSettings
 
@@ -51,13 +53,35 @@ class RedisDriver:
         except RedisError as error:
             return self._refuse(call, context, describe_error(error, self._settings))
         except Exception as error:
-            reason = _explain_payload_error(call, error, self._serializer)
+            reason = _explain_payload_error([call], error, self._serializer)
             return self._refuse(call, context, reason)
         if call.run_at is None:
             self._log.info("Job queued", extra=context)
         else:
             self._log.info("Job scheduled", extra={**context, "run_at": call.run_at.isoformat()})
         return Submission(True, call.job_id)
+
+    def enqueue_many(self, calls: list[Call]) -> int:
+        """Queue every call in one pipeline: all of them, or none."""
+        first = calls[0]
+        context = {"function": first.name, "queue": first.options.queue, "count": len(calls)}
+        try:
+            check_importable(first.func)
+            queue = self._queue(first.options.queue)
+            with self._redis.pipeline() as pipeline:
+                queue.enqueue_many([_enqueue_data(call) for call in calls], pipeline=pipeline)
+                pipeline.execute()
+        except NotPortable as error:
+            return self._refuse_many(context, str(error))
+        except RedisError as error:
+            return self._refuse_many(context, describe_error(error, self._settings))
+        except Exception as error:
+            return self._refuse_many(
+                context, _explain_payload_error(calls, error, self._serializer)
+            )
+        for call in calls:
+            self._log.info("Job queued", extra={**context, "job_id": call.job_id})
+        return len(calls)
 
     def status(self, job_id: str) -> JobState | None:
         try:
@@ -118,6 +142,30 @@ class RedisDriver:
         self._log.error("Job not queued: %s", reason, extra=context)
         return Submission(False, call.job_id, error=reason)
 
+    def _refuse_many(self, context: dict[str, object], reason: str) -> int:
+        self._log.error("Jobs not queued: %s", reason, extra=context)
+        return 0
+
+
+def _retry(options: JobOptions) -> Retry | None:
+    return (
+        Retry(max=options.retries, interval=options.retry_intervals()) if options.retries else None
+    )
+
+
+def _enqueue_data(call: Call) -> EnqueueData:
+    options = call.options
+    return RQQueue.prepare_data(
+        call.func,
+        args=call.args,
+        kwargs=call.kwargs,
+        timeout=options.timeout,
+        result_ttl=options.result_ttl,
+        failure_ttl=options.failure_ttl,
+        job_id=call.job_id,
+        retry=_retry(options),
+    )
+
 
 def _not_before(when: datetime) -> datetime:
     """UTC time rounded up to the whole second, as RQ stores seconds: never run early.
@@ -128,10 +176,13 @@ def _not_before(when: datetime) -> datetime:
     return datetime.fromtimestamp(timestamp, UTC)
 
 
-def _explain_payload_error(call: Call, error: Exception, serializer: type[Serializer]) -> str:
+def _explain_payload_error(
+    calls: list[Call], error: Exception, serializer: type[Serializer]
+) -> str:
     """Name the argument that broke serialization, when one did."""
-    try:
-        check_serializable(call.args, call.kwargs, serializer.dumps)
-    except NotPortable as precise:
-        return str(precise)
+    for call in calls:
+        try:
+            check_serializable(call.args, call.kwargs, serializer.dumps)
+        except NotPortable as precise:
+            return str(precise)
     return f"{type(error).__name__}: {error}"

@@ -37,6 +37,9 @@ class SyncDriver:
         self._remember(JobState(call.job_id, "finished", call.name, result=result))
         return Submission(True, call.job_id)
 
+    def enqueue_many(self, calls: list[Call]) -> int:
+        return sum(self.enqueue(call).ok for call in calls)
+
     def status(self, job_id: str) -> JobState | None:
         return self._recent.get(job_id)
 
