@@ -8,7 +8,6 @@ import sys
 from app.config import ConfigError
 
 LOGGER_NAME = "app"
-HANDLER = logging.StreamHandler(sys.stderr)
 RESERVED = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 
 
@@ -32,6 +31,7 @@ class KeyValueFormatter(logging.Formatter):
         return f"{head} {extras}{newline}{rest}"
 
 
+HANDLER = logging.StreamHandler(sys.stderr)
 HANDLER.setFormatter(KeyValueFormatter())
 
 
