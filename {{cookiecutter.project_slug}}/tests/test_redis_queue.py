@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from redis import Redis
 from rq import Queue as RQQueue
+from rq import Retry
+from rq.job import Job
 from rq.registry import ScheduledJobRegistry
 
 from app import Application, current
@@ -233,3 +235,64 @@ def test_push_many_queues_nothing_when_one_job_cannot_be_sent(
     assert queue.push_many(jobs.echo, [(1,), (threading.Lock(),), (3,)]) == 0
     assert queue.push_many(lambda value: value, [(1,)]) == 0
     assert rq_queue(redis_server).count == 0
+
+
+def test_push_writes_the_job_hash_rq_enqueue_writes(
+    redis_application: Application, redis_server: RedisServer
+) -> None:
+    client = Redis.from_url(redis_server.url)
+    ours = redis_application.queue().submit(jobs.echo, 5, "x", note=[1])
+    theirs = RQQueue("default", connection=client).enqueue(
+        jobs.echo,
+        5,
+        "x",
+        note=[1],
+        job_timeout=180,
+        result_ttl=86400,
+        failure_ttl=604800,
+        retry=Retry(max=3, interval=[10, 20, 40]),
+    )
+    ours_hash = client.hgetall(f"rq:job:{ours.job_id}")
+    theirs_hash = client.hgetall(f"rq:job:{theirs.id}")
+    timestamps = {b"created_at", b"enqueued_at"}
+    assert set(ours_hash) == set(theirs_hash)
+    for field in set(ours_hash) - timestamps - {b"data"}:
+        assert ours_hash[field] == theirs_hash[field], field
+    for field in timestamps:
+        assert datetime.strptime(ours_hash[field].decode(), "%Y-%m-%dT%H:%M:%S.%fZ")
+    fetched = Job.fetch(ours.job_id, connection=client)
+    assert (fetched.func_name, fetched.args, fetched.kwargs) == (
+        "tests.support.jobs.echo",
+        (5, "x"),
+        {"note": [1]},
+    )
+    assert client.lrange("rq:queue:default", 0, -1) == [ours.job_id.encode(), theirs.id.encode()]
+    assert client.smembers("rq:queues") == {b"rq:queue:default"}
+
+
+def test_large_arguments_are_compressed_and_still_run(
+    redis_application: Application, redis_server: RedisServer
+) -> None:
+    payload = "report " * 1000
+    queue = redis_application.queue()
+    submission = queue.submit(jobs.echo, payload)
+    stored = Redis.from_url(redis_server.url).hget(f"rq:job:{submission.job_id}", "data")
+    assert len(stored) < len(payload)
+    assert run_worker(redis_application, burst=True) == 0
+    assert queue.status(submission.job_id).result == {"args": [payload], "kwargs": {}}
+
+
+def test_push_many_larger_than_one_script_call_keeps_order(
+    redis_application: Application, redis_server: RedisServer
+) -> None:
+    count = 2500
+    assert redis_application.queue().push_many(jobs.echo, [(n,) for n in range(count)]) == count
+    client = Redis.from_url(redis_server.url)
+    ids = [job_id.decode() for job_id in client.lrange("rq:queue:default", 0, -1)]
+    assert len(ids) == count
+    assert [job.args for job in Job.fetch_many(ids[:3] + ids[-1:], connection=client)] == [
+        (0,),
+        (1,),
+        (2,),
+        (count - 1,),
+    ]

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import logging
 import math
+import weakref
+from collections.abc import Callable
 from datetime import UTC, datetime
+from types import FunctionType
+from typing import Any
 
 from redis import Redis
 from redis.exceptions import RedisError
@@ -19,6 +23,7 @@ from app.queue.connection import describe_error, producer_client
 from app.queue.job import Call, JobState, Submission
 from app.queue.options import JobOptions
 from app.queue.portability import NotPortable, check_importable, check_serializable
+from app.queue.rq_enqueue import LeanEnqueuer, is_lean
 from app.queue.settings import RedisSettings
 
 
@@ -35,6 +40,8 @@ class RedisDriver:
         self._serializer = serializer
         self._redis: Redis = producer_client(settings)
         self._queues: dict[str, RQQueue] = {}
+        self._lean = LeanEnqueuer(self._redis, serializer)
+        self._importable: weakref.WeakSet[Callable[..., Any]] = weakref.WeakSet()
 
     @property
     def client(self) -> Redis:
@@ -43,8 +50,11 @@ class RedisDriver:
     def enqueue(self, call: Call) -> Submission:
         context = {"job_id": call.job_id, "function": call.name, "queue": call.options.queue}
         try:
-            check_importable(call.func)
-            self._put(call)
+            self._check_importable(call.func)
+            if is_lean(call):
+                self._lean.enqueue([call])
+            else:
+                self._put(call)
         except DuplicateJobError:
             self._log.info("Job already queued; not queued again", extra=context)
             return Submission(True, call.job_id, duplicate=True)
@@ -66,11 +76,14 @@ class RedisDriver:
         first = calls[0]
         context = {"function": first.name, "queue": first.options.queue, "count": len(calls)}
         try:
-            check_importable(first.func)
-            queue = self._queue(first.options.queue)
-            with self._redis.pipeline() as pipeline:
-                queue.enqueue_many([_enqueue_data(call) for call in calls], pipeline=pipeline)
-                pipeline.execute()
+            self._check_importable(first.func)
+            if is_lean(first):
+                self._lean.enqueue(calls)
+            else:
+                queue = self._queue(first.options.queue)
+                with self._redis.pipeline() as pipeline:
+                    queue.enqueue_many([_enqueue_data(call) for call in calls], pipeline=pipeline)
+                    pipeline.execute()
         except NotPortable as error:
             return self._refuse_many(context, str(error))
         except RedisError as error:
@@ -106,6 +119,15 @@ class RedisDriver:
         except Exception as error:
             return describe_error(error, self._settings)
         return None
+
+    def _check_importable(self, func: Callable[..., Any]) -> None:
+        """``check_importable``, remembered for plain functions that passed it."""
+        plain = type(func) is FunctionType
+        if plain and func in self._importable:
+            return
+        check_importable(func)
+        if plain:
+            self._importable.add(func)
 
     def _put(self, call: Call) -> None:
         queue = self._queue(call.options.queue)

@@ -1,0 +1,137 @@
+"""The lean enqueue behind ``push`` and ``push_many``: RQ's job format, one Redis call per batch.
+
+``rq.Queue.enqueue`` makes two round trips per job and spends most of its time in generic Python
+(dependency checks, a ``Job`` object, a pipeline of five commands). For the common case (a
+module-level function queued now, not unique) this module writes exactly what RQ writes, as one
+Lua call: the ``rq:job:<id>`` hash with the same fields and encodings, the id pushed onto
+``rq:queue:<name>`` and the queue added to ``rq:queues``. RQ workers, ``rq info`` and
+rq-dashboard read these jobs like any other; ``tests/test_redis_queue.py`` compares the hashes
+field by field with ``rq.Queue.enqueue``'s.
+
+A batch is one script call per chunk inside one MULTI/EXEC, so it is queued all or none. Scheduled
+and unique jobs, bound methods and other callables keep going through RQ's own API.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from types import FunctionType
+from typing import Any
+
+from redis import Redis
+from rq.job import Job
+from rq.queue import Queue as RQQueue
+from rq.serializers import Serializer
+from rq.utils import get_call_string
+
+from app.queue.job import Call
+from app.queue.options import JobOptions
+
+# KEYS: the queue's list, the set of queues. ARGV[1]: a JSON header, the same for every job with
+# the same options: the job key prefix, the (field, value) pairs every job shares and the names of
+# the per-job fields. Then per job: its id and one value per per-job field.
+ENQUEUE_SCRIPT = """
+local header = cjson.decode(ARGV[1])
+local prefix, shared, names = header[1], header[2], header[3]
+local width = #names
+local position = 2
+while position <= #ARGV do
+  local id = ARGV[position]
+  local fields = {unpack(shared)}
+  for index = 1, width do
+    fields[#fields + 1] = names[index]
+    fields[#fields + 1] = ARGV[position + index]
+  end
+  redis.call('HSET', prefix .. id, unpack(fields))
+  redis.call('RPUSH', KEYS[1], id)
+  position = position + width + 1
+end
+redis.call('SADD', KEYS[2], KEYS[1])
+return 1
+"""
+
+# Fields RQ writes as empty strings for a job that has not run yet (see ``Job.to_dict``).
+EMPTY_FIELDS = (
+    "success_callback_name",
+    "failure_callback_name",
+    "stopped_callback_name",
+    "started_at",
+    "ended_at",
+    "last_heartbeat",
+    "worker_name",
+    "group_id",
+)
+OWN_FIELDS = ("created_at", "enqueued_at", "data", "description")
+CHUNK = 1000
+# RQ compresses every payload with zlib; ``Job.restore`` reads uncompressed ones too (its
+# fallback), and a pickle (0x80...) or JSON ("[...") payload can never pass as zlib data. For
+# small payloads zlib costs more time than the bytes it saves, so only larger ones are compressed.
+COMPRESS_FROM_BYTES = 512
+
+
+def is_lean(call: Call) -> bool:
+    """True for calls this module writes itself: a plain function, queued now, not unique."""
+    return type(call.func) is FunctionType and call.run_at is None and not call.options.unique
+
+
+class LeanEnqueuer:
+    """Writes RQ jobs for one Redis client and serializer; caches the per-options constants."""
+
+    def __init__(self, client: Redis, serializer: type[Serializer]) -> None:
+        self._client = client
+        self._dumps = serializer.dumps
+        self._script = client.register_script(ENQUEUE_SCRIPT)
+        self._headers: dict[JobOptions, str] = {}
+
+    def enqueue(self, calls: Sequence[Call]) -> None:
+        """Queue every call (all with the same options); one Redis round trip."""
+        options = calls[0].options
+        queue_key = RQQueue.redis_queue_namespace_prefix + options.queue
+        keys = [queue_key, RQQueue.redis_queues_keys]
+        stamp = _timestamp()
+        if len(calls) <= CHUNK:
+            self._script(keys, self._arguments(calls, options, stamp), client=self._client)
+            return
+        with self._client.pipeline(transaction=True) as pipeline:
+            for start in range(0, len(calls), CHUNK):
+                chunk = calls[start : start + CHUNK]
+                self._script(keys, self._arguments(chunk, options, stamp), client=pipeline)
+            pipeline.execute()
+
+    def _arguments(self, calls: Sequence[Call], options: JobOptions, stamp: str) -> list[Any]:
+        arguments: list[Any] = [self._header(options)]
+        dumps = self._dumps
+        for call in calls:
+            name = call.name
+            data = dumps((name, None, call.args, call.kwargs))
+            if len(data) >= COMPRESS_FROM_BYTES:
+                data = zlib.compress(data)
+            description = get_call_string(name, call.args, call.kwargs, max_length=75)
+            arguments += (call.job_id, stamp, stamp, data, description)
+        return arguments
+
+    def _header(self, options: JobOptions) -> str:
+        header = self._headers.get(options)
+        if header is None:
+            pairs: list[str] = []
+            for name in EMPTY_FIELDS:
+                pairs += (name, "")
+            if options.retries:
+                pairs += ("retries_left", str(options.retries))
+                pairs += ("retry_intervals", json.dumps(options.retry_intervals()))
+            pairs += ("origin", options.queue)
+            pairs += ("timeout", str(options.timeout))
+            pairs += ("result_ttl", str(options.result_ttl))
+            pairs += ("failure_ttl", str(options.failure_ttl))
+            pairs += ("status", "queued")
+            header = json.dumps([Job.redis_job_namespace_prefix, pairs, OWN_FIELDS])
+            self._headers[options] = header
+        return header
+
+
+def _timestamp() -> str:
+    """RQ's timestamp format (``utcformat``: ``%Y-%m-%dT%H:%M:%S.%fZ``) without strftime."""
+    return datetime.now(UTC).isoformat(timespec="microseconds")[:-6] + "Z"
