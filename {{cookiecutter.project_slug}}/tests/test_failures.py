@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from redis import Redis
 
 from app import Application
@@ -34,3 +35,26 @@ def test_failed_jobs_are_listed_and_requeued_one_or_all(
     assert redis_application.queue().status(first.job_id).status == "queued"
     assert requeue(client, ["default"]) == [second.job_id]
     assert failed_jobs(client, ["default"]) == []
+
+
+def test_queues_py_failed_and_retry_commands(
+    redis_application: Application, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import queues
+
+    failed = redis_application.queue().options(retries=0).submit(jobs.fail, "boom")
+    run_worker(redis_application, burst=True)
+    assert queues.main(["failed"]) == 0
+    out = capsys.readouterr().out
+    assert f"{failed.job_id}  default  tests.support.jobs.fail('boom')  RuntimeError: boom" in out
+    assert "1 failed job(s)" in out
+    assert queues.main(["retry", "not-a-job"]) == 1
+    assert queues.main(["retry", "--all"]) == 0
+    assert f"requeued {failed.job_id}" in capsys.readouterr().out
+    assert redis_application.queue().status(failed.job_id).status == "queued"
+
+
+def test_failed_command_needs_the_redis_driver(application: Application) -> None:
+    from app.queue.failures import show_failed
+
+    assert show_failed(application) == 2
