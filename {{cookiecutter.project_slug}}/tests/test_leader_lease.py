@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 
 from redis import Redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from app.leader_lease import LeaderLease
 from tests.support.polling import wait_for
@@ -40,5 +42,5 @@ def test_a_lease_left_unrenewed_expires_and_another_takes_it(redis_server: Redis
 
 
 def test_no_redis_means_not_leading() -> None:
-    client = Redis(host="127.0.0.1", port=free_port(), socket_connect_timeout=0.2)
+    client = Redis(host="127.0.0.1", port=free_port(), retry=Retry(NoBackoff(), 0))
     assert lease(client).hold() is False
