@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from types import TracebackType
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from rq import SimpleWorker
 from rq.executions import Execution
@@ -14,36 +16,69 @@ log = logging.getLogger("app.worker")
 
 
 class JobHeartbeat:
-    """While active, renew the job's heartbeat every ``worker.job_monitoring_interval`` seconds.
+    """While a job runs, renew its heartbeat every ``worker.job_monitoring_interval`` seconds.
 
     If the worker dies, renewals stop and the entry lapses, so RQ's registry cleanup retries the
-    job or records it as failed (AbandonedJobError). Renewals only update existing entries, so a
-    late one after the job ended changes nothing.
+    job or records it as failed (AbandonedJobError). One daemon thread serves every job of the
+    worker (starting a thread per job cost about half a millisecond); ``running`` returns only
+    once no renewal for its job is in flight, so none lands after the job has ended.
     """
 
-    def __init__(self, worker: SimpleWorker, job: Job, execution: Execution) -> None:
+    def __init__(self, worker: SimpleWorker) -> None:
         self._worker = worker
-        self._job = job
-        self._execution = execution
-        self._stopped = threading.Event()
-        self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{job.id}", daemon=True)
+        self._changed = threading.Condition()
+        self._job: tuple[Job, Execution] | None = None
+        self._due = 0.0
+        self._beating = False
+        self._closed = False
+        self._thread: threading.Thread | None = None
 
-    def __enter__(self) -> JobHeartbeat:
-        self._thread.start()
-        return self
+    @contextmanager
+    def running(self, job: Job, execution: Execution) -> Iterator[None]:
+        with self._changed:
+            self._job = (job, execution)
+            self._due = time.monotonic() + self._worker.job_monitoring_interval
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._beat, name="job-heartbeat", daemon=True
+                )
+                self._thread.start()
+            self._changed.notify_all()
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._job = None
+                while self._beating:
+                    self._changed.wait()
 
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        self._stopped.set()
-        self._thread.join()
+    def close(self) -> None:
+        """Stop the side thread (the worker is shutting down)."""
+        with self._changed:
+            self._closed = True
+            self._changed.notify_all()
+        if self._thread is not None:
+            self._thread.join()
 
     def _beat(self) -> None:
-        while not self._stopped.wait(self._worker.job_monitoring_interval):
-            try:
-                self._worker.maintain_heartbeats(self._job, self._execution)
-            except Exception as error:
-                log.warning("Job heartbeat failed: %s", error, extra={"job_id": self._job.id})
+        with self._changed:
+            while not self._closed:
+                if self._job is None:
+                    self._changed.wait()
+                    continue
+                remaining = self._due - time.monotonic()
+                if remaining > 0:
+                    self._changed.wait(remaining)
+                    continue
+                job, execution = self._job
+                self._due = time.monotonic() + self._worker.job_monitoring_interval
+                self._beating = True
+                self._changed.release()
+                try:
+                    self._worker.maintain_heartbeats(job, execution)
+                except Exception as error:
+                    log.warning("Job heartbeat failed: %s", error, extra={"job_id": job.id})
+                finally:
+                    self._changed.acquire()
+                    self._beating = False
+                    self._changed.notify_all()

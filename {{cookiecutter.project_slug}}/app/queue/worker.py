@@ -14,6 +14,7 @@ from rq.defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT
 from rq.executions import Execution
 from rq.job import Job
 from rq.scheduler import RQScheduler
+from rq.utils import now
 from rq.worker import WorkerStatus
 
 from app.queue.connection import describe_error, producer_client, worker_client
@@ -22,6 +23,8 @@ from app.queue.serialization import serializer_for
 from app.queue.task_import import TaskJob
 
 if TYPE_CHECKING:
+    from redis.client import Pipeline
+
     from app import Application
 
 EXIT_OK = 0
@@ -32,6 +35,11 @@ HEARTBEAT_GRACE_BEATS = 2
 # push_at rounds up, so a one-second poll made jobs up to two seconds late. Polling ten times a
 # second costs a few Redis commands and keeps lateness under about 1.1 s.
 SCHEDULER_POLL_SECONDS = 0.1
+# RQ renews the worker's registration three times per job (three round trips each) and checks
+# for `rq suspend` before every job. A renewal is skipped while the registration still has nearly
+# its full TTL, and suspension is checked at most once a second.
+HEARTBEAT_SLACK_SECONDS = 5.0
+SUSPENSION_CHECK_SECONDS = 1.0
 
 
 class PromptScheduler(RQScheduler):
@@ -60,10 +68,46 @@ class QueueWorker(SimpleWorker):
     """
 
     app_log = logging.getLogger("app.worker")
+    _registration_expires = 0.0  # time.monotonic() at which our rq:worker key lapses
+    _next_suspension_check = 0.0
+    _job_heartbeat: JobHeartbeat | None = None
+
+    def heartbeat(self, timeout: int | None = None, pipeline: Pipeline | None = None) -> None:
+        """RQ's heartbeat, sent as one round trip, and only when the TTL has run down."""
+        ttl = timeout or self.worker_ttl + 60
+        if pipeline is not None:
+            super().heartbeat(ttl, pipeline=pipeline)
+        elif self._registration_expires - time.monotonic() > ttl - HEARTBEAT_SLACK_SECONDS:
+            return
+        else:
+            with self.connection.pipeline(transaction=False) as own:
+                super().heartbeat(ttl, pipeline=own)
+                own.execute()
+        self._registration_expires = time.monotonic() + ttl
+
+    def set_state(self, state: str, pipeline: Pipeline | None = None) -> None:
+        """Write the state only when it changes (RQ sets "idle" twice between jobs)."""
+        if pipeline is None and state == self._state:
+            return
+        super().set_state(state, pipeline)
+
+    def check_for_suspension(self, burst: bool) -> None:
+        """``rq suspend`` takes effect within a second instead of costing a round trip per job."""
+        moment = time.monotonic()
+        if moment < self._next_suspension_check:
+            return
+        self._next_suspension_check = moment + SUSPENSION_CHECK_SECONDS
+        super().check_for_suspension(burst)
+
+    def handle_execution_ended(self, job: Job, queue: RQQueue, heartbeat_ttl: int) -> None:
+        """Stamp the end; the job hash is written once by the success or failure handling."""
+        job.ended_at = job.last_heartbeat = now()
 
     def execute_job(self, job: Job, queue: RQQueue) -> None:
         execution = self.prepare_execution(job)
-        with JobHeartbeat(self, job, execution):
+        if self._job_heartbeat is None:
+            self._job_heartbeat = JobHeartbeat(self)
+        with self._job_heartbeat.running(job, execution):
             self.perform_job(job, queue, execution)
         self.set_state(WorkerStatus.IDLE)
 
@@ -95,6 +139,11 @@ class QueueWorker(SimpleWorker):
         finally:
             self.scheduler.release_locks()
             self.scheduler.register_death()
+
+    def teardown(self) -> None:
+        if self._job_heartbeat is not None:
+            self._job_heartbeat.close()
+        super().teardown()
 
     def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
         """Seconds a job stays "started" without a renewal; shrinks as the job nears its timeout."""
