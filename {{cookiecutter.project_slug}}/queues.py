@@ -19,7 +19,7 @@ from app.queue.worker import run_worker
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run a queue worker.")
     parser.add_argument("--burst", action="store_true", help="drain the queues, then exit")
-    parser.add_argument("--name", help="worker name (default: hostname and pid)")
+    parser.add_argument("--name", help="worker name (default: hostname, pid and a random suffix)")
     parser.add_argument(
         "--check",
         action="store_true",

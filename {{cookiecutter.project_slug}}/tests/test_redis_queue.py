@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
+import socket
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -18,7 +20,7 @@ from rq.registry import ScheduledJobRegistry
 
 from app import Application, current
 from app.jobs.reports import rebuild_report
-from app.queue.worker import run_worker
+from app.queue.worker import default_worker_name, run_worker
 from tests.conftest import make_application
 from tests.support import jobs
 from tests.support.redis_server import RedisServer, free_port
@@ -296,3 +298,20 @@ def test_push_many_larger_than_one_script_call_keeps_order(
         (2,),
         (count - 1,),
     ]
+
+
+def test_worker_with_max_jobs_exits_zero_after_that_many(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    Redis.from_url(redis_server.url).flushdb()
+    environment = {**redis_server.environment(), "WORKER_MAX_JOBS": "2"}
+    with current(make_application(tmp_path, QUEUE_CONNECTION="redis", **environment)) as recycled:
+        assert recycled.queue().push_many(rebuild_report, [(1,), (2,), (3,)]) == 3
+        assert run_worker(recycled) == 0
+        assert rq_queue(redis_server).count == 1
+
+
+def test_default_worker_names_are_unique_per_start() -> None:
+    first, second = default_worker_name(), default_worker_name()
+    assert first != second
+    assert first.startswith(f"{socket.gethostname()}.{os.getpid()}.")

@@ -29,11 +29,13 @@ class RedisSettings:
 
 @dataclass(frozen=True)
 class WorkerTiming:
-    """How often a worker proves it is alive, and how soon abandoned jobs are recovered."""
+    """How often a worker proves it is alive, how soon abandoned jobs are recovered, and after
+    how many jobs it is recycled (0: never)."""
 
     heartbeat_interval: int
     ttl: int
     maintenance_interval: int
+    max_jobs: int
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,7 @@ def queue_settings(config: Config) -> QueueSettings:
             heartbeat_interval=_integer(config, "worker.heartbeat_interval", low=1),
             ttl=_integer(config, "worker.ttl", low=15),
             maintenance_interval=_integer(config, "worker.maintenance_interval", low=1),
+            max_jobs=_integer(config, "worker.max_jobs", low=0),
         ),
     )
 

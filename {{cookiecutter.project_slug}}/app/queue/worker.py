@@ -6,6 +6,7 @@ import logging
 import os
 import socket
 import time
+import uuid
 from typing import TYPE_CHECKING
 
 from rq import Queue as RQQueue
@@ -71,6 +72,7 @@ class QueueWorker(SimpleWorker):
     _registration_expires = 0.0  # time.monotonic() at which our rq:worker key lapses
     _next_suspension_check = 0.0
     _job_heartbeat: JobHeartbeat | None = None
+    jobs_done = 0
 
     def heartbeat(self, timeout: int | None = None, pipeline: Pipeline | None = None) -> None:
         """RQ's heartbeat, sent as one round trip, and only when the TTL has run down."""
@@ -152,6 +154,7 @@ class QueueWorker(SimpleWorker):
         return int(max(min(remaining, interval), 0)) + HEARTBEAT_GRACE_BEATS * interval
 
     def perform_job(self, job: Job, queue: RQQueue, execution: Execution) -> bool:
+        self.jobs_done += 1
         context = {"job_id": job.id, "function": job.func_name, "queue": queue.name}
         started = time.perf_counter()
         self.app_log.info("Job started", extra=context)
@@ -165,6 +168,12 @@ class QueueWorker(SimpleWorker):
                 extra={**context, "duration": elapsed, "retries_left": job.retries_left},
             )
         return succeeded
+
+
+def default_worker_name() -> str:
+    """``host.pid.random``: readable in logs, and unique even when a restarted container reuses
+    its pid while the old registration has not expired yet."""
+    return f"{socket.gethostname()}.{os.getpid()}.{uuid.uuid4().hex[:6]}"
 
 
 def run_worker(application: Application, burst: bool = False, name: str | None = None) -> int:
@@ -192,7 +201,7 @@ def run_worker(application: Application, burst: bool = False, name: str | None =
     worker = QueueWorker(
         queues,
         connection=connection,
-        name=name or f"{socket.gethostname()}.{os.getpid()}",
+        name=name or default_worker_name(),
         job_class=TaskJob,
         serializer=serializer,
         log_job_description=False,
@@ -209,7 +218,15 @@ def run_worker(application: Application, burst: bool = False, name: str | None =
             "burst": burst,
         },
     )
-    worker.work(burst=burst, with_scheduler=True, logging_level=log.getEffectiveLevel())
+    worker.work(
+        burst=burst,
+        with_scheduler=True,
+        logging_level=log.getEffectiveLevel(),
+        max_jobs=timing.max_jobs or None,
+    )
+    if timing.max_jobs and worker.jobs_done >= timing.max_jobs:
+        log.info("Worker recycled", extra={"worker": worker.name, "jobs": worker.jobs_done})
+        return EXIT_OK
     if not burst and not worker._stop_requested:
         log.error("Worker stopped unexpectedly; see the error above", extra={"worker": worker.name})
         return EXIT_UNAVAILABLE
