@@ -5,9 +5,11 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import signal
 import socket
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -315,3 +317,55 @@ def test_default_worker_names_are_unique_per_start() -> None:
     first, second = default_worker_name(), default_worker_name()
     assert first != second
     assert first.startswith(f"{socket.gethostname()}.{os.getpid()}.")
+
+
+def test_push_recovers_its_connection_after_a_redis_restart(tmp_path: Path) -> None:
+    server = RedisServer(tmp_path / "redis").start()
+    try:
+        application = make_application(tmp_path, QUEUE_CONNECTION="redis", **server.environment())
+        queue = application.queue()
+        assert queue.push(rebuild_report, 1)
+        server.restart()
+        assert queue.push(rebuild_report, 2)
+        assert rq_queue(server).count == 1
+    finally:
+        server.stop()
+
+
+def test_pushes_from_many_threads_each_land_once(
+    redis_application: Application, redis_server: RedisServer
+) -> None:
+    queue = redis_application.queue()
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(lambda number: queue.push(rebuild_report, number), range(200)))
+    assert all(results)
+    assert sorted(job.args[0] for job in rq_queue(redis_server).jobs) == list(range(200))
+
+
+def test_the_same_job_id_is_queued_once(
+    redis_application: Application, redis_server: RedisServer
+) -> None:
+    queue = redis_application.queue().options(job_id="report-5")
+    assert queue.push(rebuild_report, 5)
+    assert queue.push(rebuild_report, 5)
+    assert rq_queue(redis_server).job_ids == ["report-5"]
+
+
+def test_push_returns_false_within_two_seconds_when_redis_hangs(tmp_path: Path) -> None:
+    server = RedisServer(tmp_path / "redis").start()
+    try:
+        application = make_application(tmp_path, QUEUE_CONNECTION="redis", **server.environment())
+        queue = application.queue()
+        assert queue.push(rebuild_report, 1)
+        server.process.send_signal(signal.SIGSTOP)
+        started = time.monotonic()
+        submission = queue.submit(rebuild_report, 2)
+        elapsed = time.monotonic() - started
+        server.process.send_signal(signal.SIGCONT)
+        assert submission.ok is False
+        assert "Timeout" in submission.error
+        assert elapsed < 2.0
+        assert queue.push(rebuild_report, 3)
+    finally:
+        server.process.send_signal(signal.SIGCONT)
+        server.stop()

@@ -10,7 +10,7 @@ from redis.retry import Retry
 from app.queue.settings import RedisSettings
 
 CONNECT_TIMEOUT_SECONDS = 0.5
-PRODUCER_READ_TIMEOUT_SECONDS = 2.0
+PRODUCER_READ_TIMEOUT_SECONDS = 1.5
 PRODUCER_RETRIES = 1
 WORKER_RETRIES = 5
 

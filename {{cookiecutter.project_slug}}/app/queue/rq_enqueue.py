@@ -22,6 +22,8 @@ from types import FunctionType
 from typing import Any
 
 from redis import Redis
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq.job import Job
 from rq.queue import Queue as RQQueue
 from rq.serializers import Serializer
@@ -29,7 +31,10 @@ from rq.utils import get_call_string
 
 from app.queue.job import Call
 from app.queue.options import JobOptions
+from app.queue.thread_connection import ThreadConnection
 
+# A job whose hash already exists is skipped, so sending the same call twice (a retry after a lost
+# reply) queues it once.
 # KEYS: the queue's list, the set of queues. ARGV[1]: a JSON header, the same for every job with
 # the same options: the job key prefix, the (field, value) pairs every job shares and the names of
 # the per-job fields. Then per job: its id and one value per per-job field.
@@ -45,8 +50,10 @@ while position <= #ARGV do
     fields[#fields + 1] = names[index]
     fields[#fields + 1] = ARGV[position + index]
   end
-  redis.call('HSET', prefix .. id, unpack(fields))
-  redis.call('RPUSH', KEYS[1], id)
+  if redis.call('EXISTS', prefix .. id) == 0 then
+    redis.call('HSET', prefix .. id, unpack(fields))
+    redis.call('RPUSH', KEYS[1], id)
+  end
   position = position + width + 1
 end
 redis.call('SADD', KEYS[2], KEYS[1])
@@ -84,6 +91,7 @@ class LeanEnqueuer:
         self._client = client
         self._dumps = serializer.dumps
         self._script = client.register_script(ENQUEUE_SCRIPT)
+        self._connection = ThreadConnection(client)
         self._headers: dict[JobOptions, str] = {}
 
     def enqueue(self, calls: Sequence[Call]) -> None:
@@ -92,6 +100,9 @@ class LeanEnqueuer:
         queue_key = RQQueue.redis_queue_namespace_prefix + options.queue
         keys = [queue_key, RQQueue.redis_queues_keys]
         stamp = _timestamp()
+        if len(calls) == 1:
+            self._send_one(keys, self._arguments(calls, options, stamp))
+            return
         if len(calls) <= CHUNK:
             self._script(keys, self._arguments(calls, options, stamp), client=self._client)
             return
@@ -100,6 +111,20 @@ class LeanEnqueuer:
                 chunk = calls[start : start + CHUNK]
                 self._script(keys, self._arguments(chunk, options, stamp), client=pipeline)
             pipeline.execute()
+
+    def _send_one(self, keys: list[str], arguments: list[Any]) -> None:
+        """One EVALSHA on this thread's own connection.
+
+        A dropped connection (Redis restarted) or an unknown script (its cache is empty after a
+        restart) is retried through the regular client; a timeout is not, so a Redis that does not
+        answer costs one timeout, not two.
+        """
+        try:
+            self._connection.execute("EVALSHA", self._script.sha, len(keys), *keys, *arguments)
+        except RedisTimeoutError:
+            raise
+        except RedisError:
+            self._script(keys, arguments, client=self._client)
 
     def _arguments(self, calls: Sequence[Call], options: JobOptions, stamp: str) -> list[Any]:
         arguments: list[Any] = [self._header(options)]
