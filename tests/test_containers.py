@@ -228,7 +228,9 @@ def test_redis_restart_loses_no_queued_job(stack: Compose) -> None:
     assert {job(stack, job_id)["status"] for job_id in job_ids} == {"queued"}
 
     stack.run("restart", "redis", timeout=90)
-    wait_for(lambda: web(stack, "GET", "/ready")[0] == 200, 60, "web never saw Redis again", 0.5)
+    wait_for(
+        lambda: web(stack, "GET", "/ready")[0] == 200, 60, "web never saw Redis again", interval=0.5
+    )
     assert {job(stack, job_id)["status"] for job_id in job_ids} == {"queued"}
 
     stack.run("start", "worker", timeout=90)

@@ -10,7 +10,7 @@ import pytest
 from redis import Redis
 
 from app import PROJECT_ROOT, Application, current
-from tests.support.redis_server import RedisServer, RedisUnavailable, running_in_ci
+from tests.support.redis_server import RedisServer, start_or_skip
 
 # Tests run jobs inline unless a test builds its own redis application: a developer's .env
 # (which may say QUEUE_CONNECTION=redis) must not send the suite to a Redis that is not there.
@@ -36,13 +36,7 @@ def application(tmp_path: Path) -> Iterator[Application]:
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     """A redis-server on a free loopback port; skipped without the binary, except in CI."""
-    server = RedisServer(tmp_path_factory.mktemp("redis"))
-    try:
-        server.start()
-    except RedisUnavailable as error:
-        if running_in_ci():
-            pytest.fail(f"Redis is required in CI: {error}")
-        pytest.skip(f"Redis integration tests need redis-server: {error}")
+    server = start_or_skip(RedisServer(tmp_path_factory.mktemp("redis")))
     yield server
     server.stop()
 

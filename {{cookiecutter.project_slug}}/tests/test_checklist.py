@@ -22,7 +22,7 @@ import queues
 from app import Application
 from app.checklist import find_tasks, run_checklist, run_health
 from tests.conftest import make_application
-from tests.support.redis_server import RedisServer, RedisUnavailable, free_port, running_in_ci
+from tests.support.redis_server import RedisServer, free_port, start_or_skip
 
 ITEMS = ["connection", "redis", "tasks", "workers", "scheduler"]
 
@@ -38,13 +38,8 @@ def redis_client(redis_server: RedisServer) -> Iterator[Redis]:
 
 @pytest.fixture(scope="module")
 def redis_server_with_password(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path_factory.mktemp("redis-auth"), password="s3cret-for-tests")
-    try:
-        server.start()
-    except RedisUnavailable as error:
-        if running_in_ci():
-            pytest.fail(f"Redis is required in CI: {error}")
-        pytest.skip(f"needs redis-server: {error}")
+    password = "s3cret-for-tests"
+    server = start_or_skip(RedisServer(tmp_path_factory.mktemp("redis-auth"), password=password))
     yield server
     server.stop()
 

@@ -132,11 +132,6 @@ class RedisDriver:
     def _put(self, call: Call) -> None:
         queue = self._queue(call.options.queue)
         options = call.options
-        retry = (
-            Retry(max=options.retries, interval=options.retry_intervals())
-            if options.retries
-            else None
-        )
         job = queue.create_job(
             call.func,
             args=call.args,
@@ -145,7 +140,7 @@ class RedisDriver:
             result_ttl=options.result_ttl,
             failure_ttl=options.failure_ttl,
             job_id=call.job_id,
-            retry=retry,
+            retry=_retry(options),
         )
         if call.run_at is None:
             queue.enqueue_job(job, unique=options.unique)

@@ -10,6 +10,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
+
 
 class RedisUnavailable(RuntimeError):
     """The ``redis-server`` binary is missing or the server would not start."""
@@ -20,6 +22,16 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def start_or_skip(server: RedisServer) -> RedisServer:
+    """Start ``server`` for a test: skipped without redis-server, except in CI, where it fails."""
+    try:
+        return server.start()
+    except RedisUnavailable as error:
+        if running_in_ci():
+            pytest.fail(f"Redis is required in CI: {error}")
+        pytest.skip(f"Redis integration tests need redis-server: {error}")
 
 
 def running_in_ci() -> bool:
