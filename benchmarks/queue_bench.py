@@ -3,6 +3,7 @@
     python benchmarks/queue_bench.py               # full run (about three minutes on 2 cores)
     python benchmarks/queue_bench.py --quick       # tiny N, one repetition (the smoke test's run)
     python benchmarks/queue_bench.py --suite       # also time the generated test suite
+    python benchmarks/queue_bench.py --only latency,drain   # just those measures (faster)
 
 It starts its own ``redis-server`` on a free loopback port, bakes a project into a temporary
 directory, and alternates baseline and ours inside every repetition, so both sides see the same
@@ -44,6 +45,7 @@ from typing import Any
 TEMPLATE_ROOT = Path(__file__).resolve().parent.parent
 PROJECT_TEMPLATE = TEMPLATE_ROOT / "{{cookiecutter.project_slug}}"
 QUEUE = "bench"
+PARTS = ("push", "drain", "latency", "push_at", "rss")
 
 # Written into the baked project: module-level tasks both workers can import.
 BENCH_TASKS = '''"""Benchmark tasks (written by benchmarks/queue_bench.py)."""
@@ -395,6 +397,9 @@ def versions() -> dict[str, str]:
 
 def run(arguments: argparse.Namespace) -> dict[str, Any]:
     quick = arguments.quick
+    only = set(arguments.only.split(",")) if arguments.only else set(PARTS)
+    if only - set(PARTS):
+        raise SystemExit(f"--only: unknown part(s) {sorted(only - set(PARTS))}; pick from {PARTS}")
     reps = arguments.reps or (1 if quick else 3)
     n_push = 50 if quick else 3000
     n_drain_rq = 20 if quick else 150
@@ -424,26 +429,29 @@ def run(arguments: argparse.Namespace) -> dict[str, Any]:
                 results.setdefault(name, []).append(value)
                 print(f"  {name:<24} {value:12.2f}", flush=True)
 
-            steps: list[tuple[str, Callable[[], float]]] = [
-                ("push rq.enqueue", lambda: bench.enqueue_rate("rq", n_push)),
-                ("push ours", lambda: bench.enqueue_rate("ours", n_push)),
-                ("many rq.enqueue_many", lambda: bench.enqueue_rate("rq_many", n_push)),
-                ("many ours.push_many", lambda: bench.enqueue_rate("ours_many", n_push)),
-                ("drain rq worker (fork)", lambda: bench.drain_rate("rq", n_drain_rq)),
-                ("drain ours x1", lambda: bench.drain_rate("ours", n_drain)),
-                ("drain ours x2", lambda: bench.drain_rate("ours", n_drain, workers=2)),
+            steps: list[tuple[str, str, Callable[[], float]]] = [
+                ("push", "push rq.enqueue", lambda: bench.enqueue_rate("rq", n_push)),
+                ("push", "push ours", lambda: bench.enqueue_rate("ours", n_push)),
+                ("push", "many rq.enqueue_many", lambda: bench.enqueue_rate("rq_many", n_push)),
+                ("push", "many ours.push_many", lambda: bench.enqueue_rate("ours_many", n_push)),
+                ("drain", "drain rq worker (fork)", lambda: bench.drain_rate("rq", n_drain_rq)),
+                ("drain", "drain ours x1", lambda: bench.drain_rate("ours", n_drain)),
+                ("drain", "drain ours x2", lambda: bench.drain_rate("ours", n_drain, workers=2)),
             ]
             for rep in range(reps):
                 print(f"repetition {rep + 1}/{reps}", flush=True)
-                for name, step in steps:
-                    record(name, step())
-                for kind in ("rq", "ours"):
-                    latencies = bench.latency(kind, n_latency)
-                    record(f"latency p50 ms {kind}", 1000 * statistics.median(latencies))
-                lateness = bench.push_at_lateness(n_push_at)
-                record("push_at p95 late s", percentile(lateness, 0.95))
-                record("push_at min late s", min(lateness))
-            rss = bench.worker_rss(rss_points[-1], rss_points)
+                for part, name, step in steps:
+                    if part in only:
+                        record(name, step())
+                if "latency" in only:
+                    for kind in ("rq", "ours"):
+                        latencies = bench.latency(kind, n_latency)
+                        record(f"latency p50 ms {kind}", 1000 * statistics.median(latencies))
+                if "push_at" in only:
+                    lateness = bench.push_at_lateness(n_push_at)
+                    record("push_at p95 late s", percentile(lateness, 0.95))
+                    record("push_at min late s", min(lateness))
+            rss = bench.worker_rss(rss_points[-1], rss_points) if "rss" in only else []
             suite = time_suite(project) if arguments.suite else None
         finally:
             if bench is not None:
@@ -476,44 +484,19 @@ def time_suite(project: Path) -> float:
 
 def report(summary: dict[str, Any]) -> str:
     m = summary["medians"]
-    plain = m["push rq.enqueue"]
+    # (measure, baseline key, ours key, target); a row is left out when --only skipped it.
     rows = [
-        ("push (jobs/s)", plain, m["push ours"], m["push ours"] / plain, ">= 2.0x"),
-        (
-            "push_many (jobs/s)",
-            plain,
-            m["many ours.push_many"],
-            m["many ours.push_many"] / plain,
-            ">= 5x",
-        ),
-        (
-            "  rq enqueue_many, for reference",
-            plain,
-            m["many rq.enqueue_many"],
-            m["many rq.enqueue_many"] / plain,
-            "",
-        ),
+        ("push (jobs/s)", "push rq.enqueue", "push ours", ">= 2.0x"),
+        ("push_many (jobs/s)", "push rq.enqueue", "many ours.push_many", ">= 5x"),
+        ("  rq enqueue_many, for reference", "push rq.enqueue", "many rq.enqueue_many", ""),
         (
             "drain no-op (jobs/s)",
-            m["drain rq worker (fork)"],
-            m["drain ours x1"],
-            m["drain ours x1"] / m["drain rq worker (fork)"],
+            "drain rq worker (fork)",
+            "drain ours x1",
             ">= 4x (stretch 15x)",
         ),
-        (
-            "two workers vs one",
-            m["drain ours x1"],
-            m["drain ours x2"],
-            m["drain ours x2"] / m["drain ours x1"],
-            ">= 1.5x",
-        ),
-        (
-            "enqueue->start p50 (ms)",
-            m["latency p50 ms rq"],
-            m["latency p50 ms ours"],
-            m["latency p50 ms ours"] / m["latency p50 ms rq"],
-            "ours <= 3 ms",
-        ),
+        ("two workers vs one", "drain ours x1", "drain ours x2", ">= 1.5x"),
+        ("enqueue->start p50 (ms)", "latency p50 ms rq", "latency p50 ms ours", "ours <= 3 ms"),
     ]
     lines = [
         "versions: " + ", ".join(f"{k} {v}" for k, v in summary["versions"].items()),
@@ -522,18 +505,37 @@ def report(summary: dict[str, Any]) -> str:
         f"| {'measure':<34} | {'baseline':>10} | {'ours':>10} | {'ratio':>7} | target |",
         f"|{'-' * 36}|{'-' * 12}|{'-' * 12}|{'-' * 9}|--------|",
     ]
-    for name, base, ours, ratio, target in rows:
-        lines.append(f"| {name:<34} | {base:10.1f} | {ours:10.1f} | {ratio:6.2f}x | {target} |")
-    lines += [
-        "",
-        f"push_at lateness: p95 {m['push_at p95 late s']:.3f} s (target <= 1.2 s),"
-        f" minimum {m['push_at min late s']:.3f} s (must be >= 0)",
-        f"bake: {summary['bake_seconds']:.2f} s (target <= 1 s)",
-        "worker RSS: "
-        + ", ".join(f"{kib / 1024:.1f} MiB after {jobs} jobs" for jobs, kib in summary["rss_kib"]),
-    ]
+    for name, base_key, ours_key, target in rows:
+        if base_key in m and ours_key in m:
+            base, ours = m[base_key], m[ours_key]
+            lines.append(
+                f"| {name:<34} | {base:10.1f} | {ours:10.1f} | {ours / base:6.2f}x | {target} |"
+            )
+    lines.append("")
+    if "push_at p95 late s" in m:
+        lines.append(
+            f"push_at lateness: p95 {m['push_at p95 late s']:.3f} s (target <= 1.2 s),"
+            f" minimum {m['push_at min late s']:.3f} s (must be >= 0)"
+        )
+    lines.append(f"bake: {summary['bake_seconds']:.2f} s (target <= 1 s)")
+    if summary["rss_kib"]:
+        lines.append(
+            "worker RSS: "
+            + ", ".join(
+                f"{kib / 1024:.1f} MiB after {jobs} jobs" for jobs, kib in summary["rss_kib"]
+            )
+        )
     if summary["suite_seconds"] is not None:
         lines.append(f"generated test suite: {summary['suite_seconds']:.1f} s (target <= 10 s)")
+    per_rep = {name: values for name, values in summary["all"].items() if len(values) > 1}
+    if per_rep:
+        lines.append(
+            "per repetition: "
+            + "; ".join(
+                f"{name} " + " / ".join(f"{value:.2f}" for value in values)
+                for name, values in per_rep.items()
+            )
+        )
     return "\n".join(lines)
 
 
@@ -542,6 +544,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny N, one repetition")
     parser.add_argument("--reps", type=int, help="repetitions (default 3, quick 1)")
     parser.add_argument("--suite", action="store_true", help="also time the generated tests")
+    parser.add_argument(
+        "--only", help=f"comma-separated parts to measure (default all): {','.join(PARTS)}"
+    )
     parser.add_argument("--json", type=Path, help="also write the raw results here")
     parser.add_argument("--child", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     arguments = parser.parse_args(argv)
