@@ -22,6 +22,11 @@ class JobHeartbeat:
     job or records it as failed (AbandonedJobError). One daemon thread serves every job of the
     worker (starting a thread per job cost about half a millisecond); ``running`` returns only
     once no renewal for its job is in flight, so none lands after the job has ended.
+
+    Starting a job does not wake the thread (a wake-up on every job competed with the job for
+    the interpreter lock): while idle, the thread looks for a job every half interval, so the
+    first renewal comes between one and one and a half intervals after the start, well inside
+    the started entry's TTL (at least two intervals of grace, see ``get_heartbeat_ttl``).
     """
 
     def __init__(self, worker: SimpleWorker) -> None:
@@ -43,7 +48,6 @@ class JobHeartbeat:
                     target=self._beat, name="job-heartbeat", daemon=True
                 )
                 self._thread.start()
-            self._changed.notify_all()
         try:
             yield
         finally:
@@ -64,7 +68,7 @@ class JobHeartbeat:
         with self._changed:
             while not self._closed:
                 if self._job is None:
-                    self._changed.wait()
+                    self._changed.wait(self._worker.job_monitoring_interval / 2)
                     continue
                 remaining = self._due - time.monotonic()
                 if remaining > 0:
