@@ -115,6 +115,20 @@ def child_enqueue(kind: str, count: int, warmup: int) -> None:
     print(json.dumps({"rate": count / elapsed}))
 
 
+def child_latency(count: int, path: str) -> None:
+    """Push ``count`` stamp jobs one at a time with the project's queue, each once the last ran."""
+    import bench_tasks  # type: ignore[import-not-found]
+    from app import PROJECT_ROOT, Application
+
+    queue = Application(PROJECT_ROOT, environ=dict(os.environ)).queue()
+    for index in range(count):
+        time.sleep(0.05)  # the worker is idle, blocked on the queue
+        if not queue.push(bench_tasks.stamp, path, time.time()):
+            raise SystemExit("push failed")
+        wait_for_lines(Path(path), index + 1, timeout=30)
+    print(json.dumps({"pushed": count}))
+
+
 def child_push_at(count: int, path: str) -> None:
     """Schedule ``count`` stamp jobs 1-3 s ahead (random sub-second offsets); print due times."""
     import bench_tasks  # type: ignore[import-not-found]
@@ -271,7 +285,11 @@ class Bench:
         return count / (max(ends) - min(starts))
 
     def latency(self, kind: str, samples: int) -> list[float]:
-        """Seconds from just before enqueue to the job's first line, one job at a time."""
+        """Seconds from just before enqueue to the job's first line, one job at a time.
+
+        Each side enqueues its own way: plain ``rq.Queue.enqueue`` for the forking ``rq worker``,
+        the project's ``push`` (in a child process running the project) for ours.
+        """
         from rq import Queue as RQQueue
 
         path = self.work / f"latency-{kind}.txt"
@@ -279,11 +297,14 @@ class Bench:
         import bench_tasks  # type: ignore[import-not-found]
 
         with self.workers(kind):
-            queue = RQQueue(QUEUE, connection=self.redis)
-            for index in range(samples):
-                time.sleep(0.05)  # the worker is idle, blocked on the queue
-                queue.enqueue(bench_tasks.stamp, str(path), time.time())
-                wait_for_lines(path, index + 1, timeout=30)
+            if kind == "ours":
+                self.child("latency", str(samples), str(path))
+            else:
+                queue = RQQueue(QUEUE, connection=self.redis)
+                for index in range(samples):
+                    time.sleep(0.05)  # the worker is idle, blocked on the queue
+                    queue.enqueue(bench_tasks.stamp, str(path), time.time())
+                    wait_for_lines(path, index + 1, timeout=30)
         return [float(line) for line in path.read_text().split()]
 
     def push_at_lateness(self, count: int) -> list[float]:
@@ -554,6 +575,8 @@ def main(argv: list[str] | None = None) -> int:
         name, *rest = arguments.child
         if name == "enqueue":
             child_enqueue(rest[0], int(rest[1]), int(rest[2]))
+        elif name == "latency":
+            child_latency(int(rest[0]), rest[1])
         elif name == "push_at":
             child_push_at(int(rest[0]), rest[1])
         return 0
