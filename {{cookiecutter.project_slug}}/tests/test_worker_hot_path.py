@@ -20,7 +20,8 @@ from rq.registry import StartedJobRegistry
 
 from app import PROJECT_ROOT, Application
 from app.jobs.reports import rebuild_report
-from app.queue.worker import RUN_COMMANDS_LUA, run_as_script, run_worker
+from app.queue.script_pipeline import RUN_COMMANDS_LUA, run_as_script
+from app.queue.worker import run_worker
 from tests.support import polling
 from tests.support.redis_server import RedisServer
 

@@ -7,21 +7,23 @@ import os
 import socket
 import time
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rq import Queue as RQQueue
 from rq import SimpleWorker
 from rq.defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT
 from rq.executions import Execution
 from rq.job import Job
-from rq.scheduler import RQScheduler
 from rq.utils import now
 from rq.worker import WorkerStatus
 
 from app.queue.connection import describe_error, producer_client, worker_client
 from app.queue.job_heartbeat import JobHeartbeat
+from app.queue.prompt_scheduler import PromptScheduler
+from app.queue.script_pipeline import RUN_COMMANDS_LUA, run_as_script
 from app.queue.serialization import serializer_for
 from app.queue.task_import import TaskJob
+from app.queue.worker_logs import RQ_LINE_FILTER
 
 if TYPE_CHECKING:
     from types import FrameType
@@ -35,76 +37,11 @@ EXIT_OK = 0
 EXIT_UNAVAILABLE = 1
 EXIT_MISCONFIGURED = 2
 HEARTBEAT_GRACE_BEATS = 2
-# RQ's scheduler looks for due jobs once a second; RQ stores due times in whole seconds and
-# push_at rounds up, so a one-second poll made jobs up to two seconds late. Polling ten times a
-# second costs a few Redis commands and keeps lateness under about 1.1 s.
-SCHEDULER_POLL_SECONDS = 0.1
 # RQ renews the worker's registration three times per job (three round trips each) and checks
 # for `rq suspend` before every job. A renewal is skipped while the registration still has nearly
 # its full TTL, and suspension is checked at most once a second.
 HEARTBEAT_SLACK_SECONDS = 5.0
 SUSPENSION_CHECK_SECONDS = 1.0
-# RQ logs three INFO lines of its own per job (dequeued, "Successfully completed", "Job OK") next
-# to app.worker's "Job started"/"Job finished", which carry the same job id plus the function
-# and the duration. Writing them took ~7 % of a no-op job's time in the profile; they are dropped.
-RQ_PER_JOB_LINES = frozenset(
-    {
-        "Worker %s: %s: %s",
-        "Worker %s: %s: %s (%s)",
-        "Successfully completed job %s in %ss on worker %s",
-        "Successfully completed %s job in %ss on worker %s",
-    }
-)
-
-
-class DropRQPerJobLines(logging.Filter):
-    """Filter for the ``rq.worker`` logger: lets everything through but RQ's per-job INFO lines."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return record.levelno > logging.INFO or record.msg not in RQ_PER_JOB_LINES
-
-
-RQ_LINE_FILTER = DropRQPerJobLines()
-
-# Runs a pipeline's queued commands inside one script call: as atomic as MULTI/EXEC, but Redis
-# answers once instead of once per command, which took half the time of a 13-command MULTI.
-# ARGV is a flat list: a count n, then a command of n words, then the next count, and so on.
-RUN_COMMANDS_LUA = """
-local i = 1
-while i <= #ARGV do
-  local n = tonumber(ARGV[i])
-  redis.call(unpack(ARGV, i + 1, i + n))
-  i = i + n + 1
-end
-return #ARGV
-"""
-
-
-def run_as_script(script: Script, pipeline: Pipeline) -> None:
-    """Send the commands queued on ``pipeline`` (not executed) as one call of ``script``."""
-    words: list[Any] = []
-    for arguments, _options in pipeline.command_stack:
-        words.append(len(arguments))
-        words.extend(arguments)
-    pipeline.reset()
-    script(args=words)
-
-
-class PromptScheduler(RQScheduler):
-    """RQ's scheduler (same locks, registries and heartbeat TTLs), polling more often."""
-
-    def work(self) -> None:
-        self._install_signal_handlers()
-        self.register_birth()
-        while True:
-            if self._stop_requested:
-                self.stop()
-                break
-            if self.should_reacquire_locks:
-                self.acquire_locks()
-            self.heartbeat()
-            self.enqueue_scheduled_jobs()
-            time.sleep(SCHEDULER_POLL_SECONDS)
 
 
 class QueueWorker(SimpleWorker):
