@@ -34,14 +34,14 @@ from typing import TYPE_CHECKING, Any, TextIO
 from redis import Redis
 
 from app.queue.connection import describe_error, producer_client
-from app.queue.heartbeat import (
+from app.queue.options import task_overrides
+from app.queue.portability import NotPortable, check_importable
+from app.queue.worker_registry import (
     databases_with_workers,
     live_workers,
     local_worker_problem,
     scheduler_lock_holders,
 )
-from app.queue.options import task_overrides
-from app.queue.portability import NotPortable, check_importable
 
 if TYPE_CHECKING:
     from app import Application
