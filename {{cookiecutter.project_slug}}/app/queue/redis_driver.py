@@ -21,7 +21,6 @@ from rq.serializers import Serializer
 
 from app.queue.connection import describe_error, producer_client
 from app.queue.job import Call, JobState, Submission
-from app.queue.options import JobOptions
 from app.queue.portability import NotPortable, check_importable, check_serializable
 from app.queue.rq_enqueue import LeanEnqueuer, is_lean
 from app.queue.settings import RedisSettings
@@ -132,16 +131,7 @@ class RedisDriver:
     def _put(self, call: Call) -> None:
         queue = self._queue(call.options.queue)
         options = call.options
-        job = queue.create_job(
-            call.func,
-            args=call.args,
-            kwargs=call.kwargs,
-            timeout=options.timeout,
-            result_ttl=options.result_ttl,
-            failure_ttl=options.failure_ttl,
-            job_id=call.job_id,
-            retry=_retry(options),
-        )
+        job = queue.create_job(call.func, **_job_arguments(call))
         if call.run_at is None:
             queue.enqueue_job(job, unique=options.unique)
         else:
@@ -164,24 +154,25 @@ class RedisDriver:
         return 0
 
 
-def _retry(options: JobOptions) -> Retry | None:
-    return (
+def _job_arguments(call: Call) -> dict[str, Any]:
+    """RQ's keyword arguments for one call: its arguments, options and id."""
+    options = call.options
+    retry = (
         Retry(max=options.retries, interval=options.retry_intervals()) if options.retries else None
     )
+    return {
+        "args": call.args,
+        "kwargs": call.kwargs,
+        "timeout": options.timeout,
+        "result_ttl": options.result_ttl,
+        "failure_ttl": options.failure_ttl,
+        "job_id": call.job_id,
+        "retry": retry,
+    }
 
 
 def _enqueue_data(call: Call) -> EnqueueData:
-    options = call.options
-    return RQQueue.prepare_data(
-        call.func,
-        args=call.args,
-        kwargs=call.kwargs,
-        timeout=options.timeout,
-        result_ttl=options.result_ttl,
-        failure_ttl=options.failure_ttl,
-        job_id=call.job_id,
-        retry=_retry(options),
-    )
+    return RQQueue.prepare_data(call.func, **_job_arguments(call))
 
 
 def _not_before(when: datetime) -> datetime:
