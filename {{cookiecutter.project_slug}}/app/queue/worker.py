@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
 import time
 import uuid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rq import Queue as RQQueue
 from rq import SimpleWorker
 from rq.defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT
+from rq.exceptions import StopRequested
 from rq.executions import Execution
 from rq.job import Job
 from rq.utils import now
@@ -79,6 +81,30 @@ class QueueWorker(SimpleWorker):
         if pipeline is None and state == self._state:
             return
         super().set_state(state, pipeline)
+
+    def bootstrap(self, *args: Any, **kwargs: Any) -> None:
+        """RQ's start-up, with the warm-shutdown handlers installed first.
+
+        RQ installs them only once start-up is over (after the scheduler starts); a SIGTERM in
+        between killed the worker with the default action instead of stopping it cleanly.
+        """
+        signal.signal(signal.SIGINT, self.request_stop)
+        signal.signal(signal.SIGTERM, self.request_stop)
+        super().bootstrap(*args, **kwargs)
+
+    def dequeue_job_and_maintain_ttl(
+        self, timeout: int | None, max_idle_time: int | None = None
+    ) -> tuple[Job, RQQueue] | None:
+        """RQ's dequeue, unless a stop was signalled already (then None ends RQ's loop).
+
+        An idle worker stops because ``request_stop`` raises StopRequested, but an exception
+        raised by a signal handler is lost when the signal lands inside logging or a fork
+        handler (both swallow it): seen when SIGTERM arrived while the scheduler process forked.
+        The flag survives that, so the worker still stops instead of blocking on the queue.
+        """
+        if self.stop_signalled:
+            return None
+        return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
 
     def request_stop(self, signum: int, frame: FrameType | None) -> None:
         """RQ's warm shutdown, remembered: RQ only flags it when a job is running."""
@@ -250,12 +276,15 @@ def run_worker(application: Application, burst: bool = False, name: str | None =
             "burst": burst,
         },
     )
-    worker.work(
-        burst=burst,
-        with_scheduler=True,
-        logging_level=log.getEffectiveLevel(),
-        max_jobs=timing.max_jobs or None,
-    )
+    try:
+        worker.work(
+            burst=burst,
+            with_scheduler=True,
+            logging_level=log.getEffectiveLevel(),
+            max_jobs=timing.max_jobs or None,
+        )
+    except StopRequested:
+        worker.teardown()  # stopped while starting, before RQ's loop could catch it
     if timing.max_jobs and worker.jobs_done >= timing.max_jobs:
         log.info("Worker recycled", extra={"worker": worker.name, "jobs": worker.jobs_done})
         return EXIT_OK
