@@ -42,9 +42,18 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
 
 
 @pytest.fixture
-def redis_application(tmp_path: Path, redis_server: RedisServer) -> Iterator[Application]:
+def redis_environment() -> dict[str, str]:
+    """Extra settings for ``redis_application``; a test overrides them with
+    ``@pytest.mark.parametrize("redis_environment", [{"QUEUE_SERIALIZER": "json"}])``."""
+    return {}
+
+
+@pytest.fixture
+def redis_application(
+    tmp_path: Path, redis_server: RedisServer, redis_environment: dict[str, str]
+) -> Iterator[Application]:
     """The redis driver against the private server, emptied before each test."""
     Redis.from_url(redis_server.url).flushdb()
-    environment = redis_server.environment()
+    environment = {**redis_server.environment(), **redis_environment}
     with current(make_application(tmp_path, QUEUE_CONNECTION="redis", **environment)) as made:
         yield made

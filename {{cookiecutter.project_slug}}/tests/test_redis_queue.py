@@ -20,7 +20,7 @@ from rq import Retry
 from rq.job import Job
 from rq.registry import ScheduledJobRegistry
 
-from app import Application, current
+from app import Application
 from app.jobs.reports import rebuild_report
 from app.queue.worker import default_worker_name, run_worker
 from tests.conftest import make_application
@@ -78,17 +78,6 @@ def test_worker_records_failure_with_the_exception(redis_application: Applicatio
     state = queue.status(submission.job_id)
     assert state.status == "failed"
     assert "kaboom" in state.error
-
-
-def test_worker_logs_start_and_finish_with_job_id(
-    redis_application: Application, caplog: pytest.LogCaptureFixture
-) -> None:
-    submission = redis_application.queue().submit(rebuild_report, 13)
-    with caplog.at_level(logging.INFO):
-        run_worker(redis_application, burst=True)
-    lines = [(r.getMessage(), getattr(r, "job_id", None)) for r in caplog.records]
-    assert ("Job started", submission.job_id) in lines
-    assert ("Job finished", submission.job_id) in lines
 
 
 def test_push_at_schedules_at_the_whole_second_not_before(
@@ -205,18 +194,16 @@ def test_unique_push_with_an_explicit_id_and_a_schedule(
     assert registry.get_job_ids() == ["nightly-report-21"]
 
 
+@pytest.mark.parametrize("redis_environment", [{"QUEUE_SERIALIZER": "json"}])
 def test_json_serializer_round_trips_plain_data_and_refuses_the_rest(
-    tmp_path: Path, redis_server: RedisServer
+    redis_application: Application,
 ) -> None:
-    Redis.from_url(redis_server.url).flushdb()
-    environment = {**redis_server.environment(), "QUEUE_SERIALIZER": "json"}
-    with current(make_application(tmp_path, QUEUE_CONNECTION="redis", **environment)) as json_app:
-        queue = json_app.queue()
-        submission = queue.submit(jobs.echo, 1, note={"nested": [1, 2]})
-        refused = queue.submit(jobs.echo, datetime.now())
-        assert run_worker(json_app, burst=True) == 0
-        expected = {"args": [1], "kwargs": {"note": {"nested": [1, 2]}}}
-        assert queue.status(submission.job_id).result == expected
+    queue = redis_application.queue()
+    submission = queue.submit(jobs.echo, 1, note={"nested": [1, 2]})
+    refused = queue.submit(jobs.echo, datetime.now())
+    assert run_worker(redis_application, burst=True) == 0
+    expected = {"args": [1], "kwargs": {"note": {"nested": [1, 2]}}}
+    assert queue.status(submission.job_id).result == expected
     assert refused.ok is False
     assert "not JSON serializable" in refused.error
 
@@ -302,15 +289,13 @@ def test_push_many_larger_than_one_script_call_keeps_order(
     ]
 
 
+@pytest.mark.parametrize("redis_environment", [{"WORKER_MAX_JOBS": "2"}])
 def test_worker_with_max_jobs_exits_zero_after_that_many(
-    tmp_path: Path, redis_server: RedisServer
+    redis_application: Application, redis_server: RedisServer
 ) -> None:
-    Redis.from_url(redis_server.url).flushdb()
-    environment = {**redis_server.environment(), "WORKER_MAX_JOBS": "2"}
-    with current(make_application(tmp_path, QUEUE_CONNECTION="redis", **environment)) as recycled:
-        assert recycled.queue().push_many(rebuild_report, [(1,), (2,), (3,)]) == 3
-        assert run_worker(recycled) == 0
-        assert rq_queue(redis_server).count == 1
+    assert redis_application.queue().push_many(rebuild_report, [(1,), (2,), (3,)]) == 3
+    assert run_worker(redis_application) == 0
+    assert rq_queue(redis_server).count == 1
 
 
 def test_default_worker_names_are_unique_per_start() -> None:
