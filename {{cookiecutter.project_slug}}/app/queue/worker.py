@@ -143,11 +143,7 @@ class QueueWorker(SimpleWorker):
             job.prepare_for_execution(self.name, pipeline=pipeline)
             pipeline.persist(job.key)
             if len(self.queues) == 1:  # RQ dequeues with BLMOVE through the intermediate list
-                pipeline.lrem(
-                    RQQueue(job.origin, connection=self.connection).intermediate_queue_key,
-                    1,
-                    job.id,
-                )
+                pipeline.lrem(self.queues[0].intermediate_queue_key, 1, job.id)
             run_as_script(self._run_commands, pipeline)
         return execution
 
