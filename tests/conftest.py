@@ -55,3 +55,15 @@ def redis_server_with_password(tmp_path_factory: pytest.TempPathFactory) -> Iter
 def unused_port() -> int:
     """A loopback port nothing listens on: a Redis that is down."""
     return load_support("redis_server").free_port()
+
+
+@pytest.fixture(params=["true", "false"], ids=["fast-path", "plain-path"])
+def project(tmp_path: Path, redis_server: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """A baked project on the session's Redis, run with the fast path on and off
+    (QUEUE_FAST_PATH); its processes are stopped after the test."""
+    from processes import baked_project
+
+    running = baked_project(tmp_path, redis_server)
+    running.environment["QUEUE_FAST_PATH"] = request.param
+    yield running
+    running.stop_all()

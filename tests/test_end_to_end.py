@@ -1,22 +1,12 @@
-"""End to end: a real redis-server, ``python queues.py`` and ``python web.py`` as processes."""
+"""End to end: a real redis-server, ``python queues.py`` and ``python web.py`` as processes, with
+the fast path on and off (QUEUE_FAST_PATH)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
-import pytest
-
-from processes import Project, baked_project, polling, request_json
-
-
-@pytest.fixture
-def project(tmp_path: Path, redis_server: Any) -> Iterator[Project]:
-    running = baked_project(tmp_path, redis_server)
-    yield running
-    running.stop_all()
+from processes import Project, polling, request_json
 
 
 def test_job_pushed_from_another_process_runs_in_the_worker(project: Project) -> None:

@@ -23,13 +23,6 @@ TWO_MINUTES = 120.0
 
 
 @pytest.fixture
-def project(tmp_path: Path, redis_server: Any) -> Iterator[Project]:
-    running = baked_project(tmp_path, redis_server)
-    yield running
-    running.stop_all()
-
-
-@pytest.fixture
 def durable_redis(tmp_path: Path) -> Iterator[Any]:
     """A redis-server of this test's own, with append-only persistence, that it may restart."""
     server = redis_support.RedisServer(tmp_path / "durable-redis", appendonly=True).start()
@@ -238,7 +231,7 @@ def enqueue_times(project: Project) -> list[float]:
     output = project.python(
         "from rq import Queue\n"
         "from app import app\n"
-        "from app.queue.connection import producer_client\n"
+        "from app.queue.redis_clients import producer_client\n"
         "queue = Queue('default', connection=producer_client(app().queue_settings.redis))\n"
         "for job in queue.jobs:\n"
         "    print(job.enqueued_at.timestamp())\n"

@@ -9,7 +9,7 @@ import schedule
 from app import Application
 from app.jobs.reports import rebuild_report
 from app.leader_lease import LeaderLease
-from app.queue.connection import producer_client
+from app.queue.redis_clients import producer_client
 
 LEASE_SECONDS = 15.0
 IDLE_CAP_SECONDS = LEASE_SECONDS / 3

@@ -48,12 +48,25 @@ def redis_environment() -> dict[str, str]:
     return {}
 
 
+@pytest.fixture(params=[True, False], ids=["fast-path", "plain-path"])
+def fast_path(request: pytest.FixtureRequest) -> bool:
+    """QUEUE_FAST_PATH for ``redis_application``: every Redis test runs with it on and off.
+
+    A test module about one path only overrides this fixture with its own.
+    """
+    return bool(request.param)
+
+
 @pytest.fixture
 def redis_application(
-    tmp_path: Path, redis_server: RedisServer, redis_environment: dict[str, str]
+    tmp_path: Path, redis_server: RedisServer, redis_environment: dict[str, str], fast_path: bool
 ) -> Iterator[Application]:
     """The redis driver against the private server, emptied before each test."""
     Redis.from_url(redis_server.url).flushdb()
-    environment = {**redis_server.environment(), **redis_environment}
+    environment = {
+        **redis_server.environment(),
+        "QUEUE_FAST_PATH": "true" if fast_path else "false",
+        **redis_environment,
+    }
     with current(make_application(tmp_path, QUEUE_CONNECTION="redis", **environment)) as made:
         yield made

@@ -6,6 +6,7 @@ redis-server (skipped without one, except in CI).
 
 from __future__ import annotations
 
+import contextlib
 import io
 import subprocess
 import sys
@@ -20,11 +21,11 @@ from rq.scheduler import RQScheduler
 
 import queues
 from app import Application
-from app.checklist import find_tasks, run_checklist, run_health
+from app.queue.commands.checklist import find_tasks
 from tests.conftest import make_application
 from tests.support.redis_server import RedisServer, free_port, start_or_skip
 
-ITEMS = ["connection", "redis", "tasks", "workers", "scheduler"]
+ITEMS = ["connection", "fast_path", "redis", "tasks", "workers", "scheduler"]
 
 
 @pytest.fixture
@@ -61,8 +62,10 @@ def hold_scheduler_lock(client: Redis, queues: list[str] | None = None) -> None:
 
 
 def checklist(application: Application, live: bool = True) -> tuple[int, list[str]]:
+    """What ``python queues.py check`` (``--check`` with ``live=False``) prints, and its code."""
     out = io.StringIO()
-    code = run_checklist(application, live=live, out=out)
+    with contextlib.redirect_stdout(out):
+        code = queues.print_checklist(application, live=live)
     return code, out.getvalue().splitlines()
 
 
@@ -102,12 +105,13 @@ def test_unreachable_redis_fails_once_and_skips_what_needs_it(tmp_path: Path) ->
     assert code == 1
     assert [line.split(":")[0] for line in lines] == [
         "ok   connection",
+        "ok   fast_path",
         "FAIL redis",
         "ok   tasks",
         "skip workers",
         "skip scheduler",
     ]
-    assert "unreachable" in lines[1]
+    assert "unreachable" in lines[2]
 
 
 def test_wrong_password_fails_the_redis_item(
@@ -226,8 +230,11 @@ def test_every_task_of_this_project_is_importable() -> None:
 
 
 def health(application: Application) -> tuple[int, str]:
+    """What ``python queues.py health`` prints, and its code."""
     out = io.StringIO()
-    return run_health(application, out=out), out.getvalue().strip()
+    with contextlib.redirect_stdout(out):
+        code = queues.print_health(application)
+    return code, out.getvalue().strip()
 
 
 def test_health_is_ok_for_a_live_worker_of_this_host(
@@ -287,10 +294,10 @@ def test_queues_cli_keeps_burst_and_name_and_runs_the_check_first(
 ) -> None:
     calls: list[tuple[str, object]] = []
     monkeypatch.setattr(
-        queues, "run_worker", lambda application, burst, name: calls.append(("work", burst, name))
+        queues, "run_worker", lambda settings, log, burst, name: calls.append(("work", burst, name))
     )
     monkeypatch.setattr(
-        queues, "run_checklist", lambda application, live=True: calls.append(("check", live)) or 0
+        queues, "print_checklist", lambda application, live: calls.append(("check", live)) or 0
     )
     queues.main(["--burst", "--name", "w7"])
     assert calls == [("work", True, "w7")]
@@ -301,14 +308,14 @@ def test_queues_cli_keeps_burst_and_name_and_runs_the_check_first(
 
     calls.clear()
     monkeypatch.setattr(
-        queues, "run_checklist", lambda application, live=True: calls.append(("check", live)) or 1
+        queues, "print_checklist", lambda application, live: calls.append(("check", live)) or 1
     )
     assert queues.main(["--check"]) == 1
     assert calls == [("check", False)]
 
 
 def test_queues_cli_check_and_health_subcommands(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(queues, "run_checklist", lambda application, live=True: 3 if live else 4)
-    monkeypatch.setattr(queues, "run_health", lambda application: 5)
+    monkeypatch.setattr(queues, "print_checklist", lambda application, live: 3 if live else 4)
+    monkeypatch.setattr(queues, "print_health", lambda application: 5)
     assert queues.main(["check"]) == 3
     assert queues.main(["health"]) == 5

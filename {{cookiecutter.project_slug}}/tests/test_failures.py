@@ -7,10 +7,10 @@ from redis import Redis
 
 from app import Application
 from app.jobs.reports import rebuild_report
-from app.queue.failures import failed_jobs, requeue
-from app.queue.worker import run_worker
+from app.queue.commands.failed_jobs import failed_jobs, requeue
 from tests.support import jobs
 from tests.support.redis_server import RedisServer
+from tests.support.workers import work
 
 
 def test_failed_jobs_are_listed_and_requeued_one_or_all(
@@ -21,7 +21,7 @@ def test_failed_jobs_are_listed_and_requeued_one_or_all(
     first = queue.submit(jobs.fail, "first")
     second = queue.submit(jobs.fail, "x" * 200)
     assert queue.submit(rebuild_report, 1).ok
-    run_worker(redis_application, burst=True)
+    work(redis_application, burst=True)
 
     listed = {job.id: job for job in failed_jobs(client, ["default"])}
     assert set(listed) == {first.job_id, second.job_id}
@@ -43,7 +43,7 @@ def test_queues_py_failed_and_retry_commands(
     import queues
 
     failed = redis_application.queue().options(retries=0).submit(jobs.fail, "boom")
-    run_worker(redis_application, burst=True)
+    work(redis_application, burst=True)
     assert queues.main(["failed"]) == 0
     out = capsys.readouterr().out
     assert f"{failed.job_id}  default  tests.support.jobs.fail('boom')  RuntimeError: boom" in out
@@ -55,6 +55,6 @@ def test_queues_py_failed_and_retry_commands(
 
 
 def test_failed_command_needs_the_redis_driver(application: Application) -> None:
-    from app.queue.failures import show_failed
+    import queues
 
-    assert show_failed(application) == 2
+    assert queues.main(["failed"]) == 2

@@ -6,7 +6,7 @@ import threading
 import time
 from typing import Any
 
-from app.queue.job_heartbeat import JobHeartbeat
+from app.queue.worker.job_heartbeat import JobHeartbeat
 
 
 class FakeWorker:

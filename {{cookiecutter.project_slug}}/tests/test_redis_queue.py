@@ -22,10 +22,11 @@ from rq.registry import ScheduledJobRegistry
 
 from app import Application
 from app.jobs.reports import rebuild_report
-from app.queue.worker import default_worker_name, run_worker
+from app.queue.worker import default_worker_name
 from tests.conftest import make_application
 from tests.support import jobs
 from tests.support.redis_server import RedisServer, free_port
+from tests.support.workers import work
 
 
 def rq_queue(server: RedisServer, name: str = "default") -> RQQueue:
@@ -65,7 +66,7 @@ def test_worker_runs_queued_job_and_status_shows_result(redis_application: Appli
     queue = redis_application.queue()
     submission = queue.submit(rebuild_report, 12)
     assert queue.status(submission.job_id).status == "queued"
-    assert run_worker(redis_application, burst=True) == 0
+    assert work(redis_application, burst=True) == 0
     state = queue.status(submission.job_id)
     assert state.status == "finished"
     assert state.result["report_id"] == 12
@@ -74,7 +75,7 @@ def test_worker_runs_queued_job_and_status_shows_result(redis_application: Appli
 def test_worker_records_failure_with_the_exception(redis_application: Application) -> None:
     queue = redis_application.queue().options(retries=0)
     submission = queue.submit(jobs.fail, "kaboom")
-    run_worker(redis_application, burst=True)
+    work(redis_application, burst=True)
     state = queue.status(submission.job_id)
     assert state.status == "failed"
     assert "kaboom" in state.error
@@ -148,7 +149,7 @@ def test_wrong_password_is_reported_as_authentication(tmp_path: Path) -> None:
         submission = application.queue().submit(rebuild_report, 1)
         assert submission.ok is False
         assert "authentication" in submission.error
-        assert run_worker(application, burst=True) == 1
+        assert work(application, burst=True) == 1
         right = make_application(tmp_path, QUEUE_CONNECTION="redis", **server.environment())
         assert right.queue().push(rebuild_report, 1)
     finally:
@@ -156,14 +157,14 @@ def test_wrong_password_is_reported_as_authentication(tmp_path: Path) -> None:
 
 
 def test_worker_refuses_to_start_with_the_sync_driver(application: Application) -> None:
-    assert run_worker(application, burst=True) == 2
+    assert work(application, burst=True) == 2
 
 
 def test_worker_refuses_to_start_when_redis_is_unreachable(tmp_path: Path) -> None:
     application = make_application(
         tmp_path, QUEUE_CONNECTION="redis", REDIS_HOST="127.0.0.1", REDIS_PORT=str(free_port())
     )
-    assert run_worker(application, burst=True) == 1
+    assert work(application, burst=True) == 1
 
 
 def test_status_of_unknown_job_is_none(redis_application: Application) -> None:
@@ -201,7 +202,7 @@ def test_json_serializer_round_trips_plain_data_and_refuses_the_rest(
     queue = redis_application.queue()
     submission = queue.submit(jobs.echo, 1, note={"nested": [1, 2]})
     refused = queue.submit(jobs.echo, datetime.now())
-    assert run_worker(redis_application, burst=True) == 0
+    assert work(redis_application, burst=True) == 0
     expected = {"args": [1], "kwargs": {"note": {"nested": [1, 2]}}}
     assert queue.status(submission.job_id).result == expected
     assert refused.ok is False
@@ -215,7 +216,7 @@ def test_push_many_queues_every_job_in_one_go(
     queue = rq_queue(redis_server)
     assert [job.args for job in queue.jobs] == [(1,), (2,), (3,)]
     assert {job.timeout for job in queue.jobs} == {180}
-    assert run_worker(redis_application, burst=True) == 0
+    assert work(redis_application, burst=True) == 0
     assert redis_application.reports().read(3)["report_id"] == 3
 
 
@@ -269,7 +270,7 @@ def test_large_arguments_are_compressed_and_still_run(
     submission = queue.submit(jobs.echo, payload)
     stored = Redis.from_url(redis_server.url).hget(f"rq:job:{submission.job_id}", "data")
     assert len(stored) < len(payload)
-    assert run_worker(redis_application, burst=True) == 0
+    assert work(redis_application, burst=True) == 0
     assert queue.status(submission.job_id).result == {"args": [payload], "kwargs": {}}
 
 
@@ -294,7 +295,7 @@ def test_worker_with_max_jobs_exits_zero_after_that_many(
     redis_application: Application, redis_server: RedisServer
 ) -> None:
     assert redis_application.queue().push_many(rebuild_report, [(1,), (2,), (3,)]) == 3
-    assert run_worker(redis_application) == 0
+    assert work(redis_application) == 0
     assert rq_queue(redis_server).count == 1
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from app.queue.task_import import explain_import_failure
+from app.queue.worker.task_import import explain_import_failure
 
 
 def test_missing_module() -> None:

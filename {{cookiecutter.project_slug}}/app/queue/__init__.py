@@ -1,4 +1,9 @@
-"""The queue: a facade (``facade.py``) over one driver per file, picked from config."""
+"""The queue API that tasks, routes and the scheduler use: ``application.queue().push(...)``.
+
+``facade.py`` is the API over one driver per file (``sync_driver.py``, ``redis_driver.py``),
+picked by ``build_queue`` from the settings. The worker lives in ``worker/``, the optional
+round-trip optimizations in ``fast_path/``, operator commands in ``commands/``.
+"""
 
 from __future__ import annotations
 
@@ -31,9 +36,11 @@ def build_queue(settings: QueueSettings, log: logging.Logger) -> Queue:
 
 def _driver(settings: QueueSettings, log: logging.Logger) -> Driver:
     if settings.connection == "redis":
+        from app.queue.fast_path import fast_path_enabled
         from app.queue.redis_driver import RedisDriver
 
-        return RedisDriver(settings.redis, log, serializer_for(settings.serializer))
+        fast_path = fast_path_enabled(settings.fast_path, log)
+        return RedisDriver(settings.redis, log, serializer_for(settings.serializer), fast_path)
     from app.queue.sync_driver import SyncDriver
 
     return SyncDriver(log)

@@ -53,10 +53,6 @@ class Queue:
         """The driver in use: ``sync`` or ``redis``."""
         return self._driver.name
 
-    @property
-    def driver(self) -> Driver:
-        return self._driver
-
     def push(self, func: Callable[..., Any], /, *args: Any, **kwargs: Any) -> bool:
         """Run ``func(*args, **kwargs)`` as a job; True on success at the queue layer."""
         return self.submit(func, *args, **kwargs).ok

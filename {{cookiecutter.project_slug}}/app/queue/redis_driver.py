@@ -1,4 +1,8 @@
-"""The ``redis`` driver: enqueue jobs into Redis through RQ for ``python queues.py`` workers."""
+"""The ``redis`` driver: enqueue jobs into Redis through RQ for ``python queues.py`` workers.
+
+Jobs go through RQ's own ``Queue`` API, or, with the fast path on, through the lean enqueue
+(``app/queue/fast_path/lean_enqueue.py``) where it applies; both write the same jobs.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ import weakref
 from collections.abc import Callable
 from datetime import UTC, datetime
 from types import FunctionType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from redis import Redis
 from redis.exceptions import RedisError
@@ -19,11 +23,13 @@ from rq.job import Job
 from rq.queue import EnqueueData
 from rq.serializers import Serializer
 
-from app.queue.connection import describe_error, producer_client
 from app.queue.job import Call, JobState, Submission
 from app.queue.portability import NotPortable, check_importable, check_serializable
-from app.queue.rq_enqueue import LeanEnqueuer, is_lean
+from app.queue.redis_clients import describe_error, producer_client
 from app.queue.settings import RedisSettings
+
+if TYPE_CHECKING:
+    from app.queue.fast_path.lean_enqueue import LeanEnqueuer
 
 
 class RedisDriver:
@@ -32,25 +38,25 @@ class RedisDriver:
     name = "redis"
 
     def __init__(
-        self, settings: RedisSettings, log: logging.Logger, serializer: type[Serializer]
+        self,
+        settings: RedisSettings,
+        log: logging.Logger,
+        serializer: type[Serializer],
+        fast_path: bool = False,
     ) -> None:
         self._settings = settings
         self._log = log
         self._serializer = serializer
         self._redis: Redis = producer_client(settings)
         self._queues: dict[str, RQQueue] = {}
-        self._lean = LeanEnqueuer(self._redis, serializer)
+        self._lean = _lean_enqueuer(self._redis, serializer) if fast_path else None
         self._importable: weakref.WeakSet[Callable[..., Any]] = weakref.WeakSet()
-
-    @property
-    def client(self) -> Redis:
-        return self._redis
 
     def enqueue(self, call: Call) -> Submission:
         context = {"job_id": call.job_id, "function": call.name, "queue": call.options.queue}
         try:
             self._check_importable(call.func)
-            if is_lean(call):
+            if self._lean is not None and self._lean.applies_to(call):
                 self._lean.enqueue([call])
             else:
                 self._put(call)
@@ -76,7 +82,7 @@ class RedisDriver:
         context = {"function": first.name, "queue": first.options.queue, "count": len(calls)}
         try:
             self._check_importable(first.func)
-            if is_lean(first):
+            if self._lean is not None and self._lean.applies_to(first):
                 self._lean.enqueue(calls)
             else:
                 queue = self._queue(first.options.queue)
@@ -129,13 +135,17 @@ class RedisDriver:
             self._importable.add(func)
 
     def _put(self, call: Call) -> None:
+        """Enqueue or schedule through RQ, refusing an id that exists (DuplicateJobError).
+
+        Every job has its id before it is sent, so RQ's atomic unique write applies to all: a
+        push resent after a lost reply is queued once, as with the lean enqueue.
+        """
         queue = self._queue(call.options.queue)
-        options = call.options
         job = queue.create_job(call.func, **_job_arguments(call))
         if call.run_at is None:
-            queue.enqueue_job(job, unique=options.unique)
+            queue.enqueue_job(job, unique=True)
         else:
-            queue.schedule_job(job, _not_before(call.run_at), unique=options.unique)
+            queue.schedule_job(job, _not_before(call.run_at), unique=True)
 
     def _queue(self, name: str) -> RQQueue:
         queue = self._queues.get(name)
@@ -152,6 +162,12 @@ class RedisDriver:
     def _refuse_many(self, context: dict[str, object], reason: str) -> int:
         self._log.error("Jobs not queued: %s", reason, extra=context)
         return 0
+
+
+def _lean_enqueuer(client: Redis, serializer: type[Serializer]) -> LeanEnqueuer:
+    from app.queue.fast_path.lean_enqueue import LeanEnqueuer
+
+    return LeanEnqueuer(client, serializer)
 
 
 def _job_arguments(call: Call) -> dict[str, Any]:

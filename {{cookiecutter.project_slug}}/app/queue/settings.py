@@ -47,6 +47,7 @@ class QueueSettings:
     defaults: JobOptions
     strict: bool
     serializer: str
+    fast_path: bool
     worker_queues: tuple[str, ...]
     worker_timing: WorkerTiming
 
@@ -69,6 +70,7 @@ def queue_settings(config: Config) -> QueueSettings:
         defaults=_job_defaults(config),
         strict=_boolean(config, "jobs.strict"),
         serializer=_choice(config, "jobs.serializer", SERIALIZER_NAMES),
+        fast_path=_boolean(config, "jobs.fast_path"),
         worker_queues=_names(config, "worker.queues"),
         worker_timing=WorkerTiming(
             heartbeat_interval=_integer(config, "worker.heartbeat_interval", low=1),

@@ -2,14 +2,14 @@
 
 ``rq.Queue.enqueue`` makes two round trips per job and spends most of its time in generic Python
 (dependency checks, a ``Job`` object, a pipeline of five commands). For the common case (a
-module-level function queued now, not unique) this module writes exactly what RQ writes, as one
-Lua call: the ``rq:job:<id>`` hash with the same fields and encodings, the id pushed onto
-``rq:queue:<name>`` and the queue added to ``rq:queues``. RQ workers, ``rq info`` and
-rq-dashboard read these jobs like any other; ``tests/test_redis_queue.py`` compares the hashes
-field by field with ``rq.Queue.enqueue``'s.
+module-level function queued now, not unique) this module writes exactly what RQ 3.0 writes, as
+one Lua call (``scripts.ENQUEUE_JOBS``): the ``rq:job:<id>`` hash with the same fields and
+encodings, the id pushed onto ``rq:queue:<name>`` and the queue added to ``rq:queues``. RQ
+workers, ``rq info`` and rq-dashboard read these jobs like any other;
+``tests/test_fast_path.py`` compares the hashes field by field with ``rq.Queue.enqueue``'s.
 
 A batch is one script call per chunk inside one MULTI/EXEC, so it is queued all or none. Scheduled
-and unique jobs, bound methods and other callables keep going through RQ's own API.
+and unique jobs, bound methods and other callables go through RQ's own API (``redis_driver.py``).
 """
 
 from __future__ import annotations
@@ -29,36 +29,10 @@ from rq.queue import Queue as RQQueue
 from rq.serializers import Serializer
 from rq.utils import get_call_string
 
+from app.queue.fast_path.scripts import ENQUEUE_JOBS
+from app.queue.fast_path.thread_connection import ThreadConnection
 from app.queue.job import Call
 from app.queue.options import JobOptions
-from app.queue.thread_connection import ThreadConnection
-
-# A job whose hash already exists is skipped, so sending the same call twice (a retry after a lost
-# reply) queues it once.
-# KEYS: the queue's list, the set of queues. ARGV[1]: a JSON header, the same for every job with
-# the same options: the job key prefix, the (field, value) pairs every job shares and the names of
-# the per-job fields. Then per job: its id and one value per per-job field.
-ENQUEUE_SCRIPT = """
-local header = cjson.decode(ARGV[1])
-local prefix, shared, names = header[1], header[2], header[3]
-local width = #names
-local position = 2
-while position <= #ARGV do
-  local id = ARGV[position]
-  local fields = {unpack(shared)}
-  for index = 1, width do
-    fields[#fields + 1] = names[index]
-    fields[#fields + 1] = ARGV[position + index]
-  end
-  if redis.call('EXISTS', prefix .. id) == 0 then
-    redis.call('HSET', prefix .. id, unpack(fields))
-    redis.call('RPUSH', KEYS[1], id)
-  end
-  position = position + width + 1
-end
-redis.call('SADD', KEYS[2], KEYS[1])
-return 1
-"""
 
 # Fields RQ writes as empty strings for a job that has not run yet (see ``Job.to_dict``).
 EMPTY_FIELDS = (
@@ -79,20 +53,20 @@ CHUNK = 1000
 COMPRESS_FROM_BYTES = 512
 
 
-def is_lean(call: Call) -> bool:
-    """True for calls this module writes itself: a plain function, queued now, not unique."""
-    return type(call.func) is FunctionType and call.run_at is None and not call.options.unique
-
-
 class LeanEnqueuer:
     """Writes RQ jobs for one Redis client and serializer; caches the per-options constants."""
 
     def __init__(self, client: Redis, serializer: type[Serializer]) -> None:
         self._client = client
         self._dumps = serializer.dumps
-        self._script = client.register_script(ENQUEUE_SCRIPT)
+        self._script = client.register_script(ENQUEUE_JOBS)
         self._connection = ThreadConnection(client)
         self._headers: dict[JobOptions, str] = {}
+
+    @staticmethod
+    def applies_to(call: Call) -> bool:
+        """True for calls this module writes itself: a plain function, queued now, not unique."""
+        return type(call.func) is FunctionType and call.run_at is None and not call.options.unique
 
     def enqueue(self, calls: Sequence[Call]) -> None:
         """Queue every call (all with the same options); one Redis round trip."""

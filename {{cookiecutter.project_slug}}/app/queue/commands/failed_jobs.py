@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from redis import Redis
 from rq.job import Job
 from rq.registry import FailedJobRegistry
 from rq.serializers import Serializer
 
-from app.queue.connection import producer_client
-from app.queue.serialization import serializer_for
-
-if TYPE_CHECKING:
-    from app import Application
+from app.queue.settings import QueueSettings
 
 SUMMARY_LENGTH = 60
 
@@ -83,39 +77,6 @@ def _summary(job: Job) -> str:
     return text if len(text) <= SUMMARY_LENGTH else text[: SUMMARY_LENGTH - 1] + "…"
 
 
-def show_failed(application: Application) -> int:
-    """``python queues.py failed``: print one line per failed job; exit code for the shell."""
-    client, queue_names, serializer = _registry_access(application)
-    if client is None:
-        return 2
-    jobs = failed_jobs(client, queue_names, serializer)
-    for job in jobs:
-        print(job.line())
-    print(f"{len(jobs)} failed job(s) in {', '.join(queue_names)}")
-    return 0
-
-
-def retry_failed(application: Application, job_id: str | None) -> int:
-    """``python queues.py retry ID`` or ``retry --all``: requeue; exit 1 when nothing matched."""
-    client, queue_names, serializer = _registry_access(application)
-    if client is None:
-        return 2
-    requeued = requeue(client, queue_names, job_id, serializer)
-    for requeued_id in requeued:
-        print(f"requeued {requeued_id}")
-    if not requeued:
-        print(f"no failed job {job_id}" if job_id else "no failed jobs")
-        return 1
-    return 0
-
-
-def _registry_access(
-    application: Application,
-) -> tuple[Redis | None, list[str], type[Serializer]]:
-    settings = application.queue_settings
-    queue_names = sorted({settings.defaults.queue, *settings.worker_queues})
-    serializer = serializer_for(settings.serializer)
-    if settings.connection != "redis":
-        print("Failed jobs live in Redis; set QUEUE_CONNECTION=redis", file=sys.stderr)
-        return None, queue_names, serializer
-    return producer_client(settings.redis), queue_names, serializer
+def failed_queue_names(settings: QueueSettings) -> list[str]:
+    """The queues whose failed registries the commands read: the default queue and the workers'."""
+    return sorted({settings.defaults.queue, *settings.worker_queues})

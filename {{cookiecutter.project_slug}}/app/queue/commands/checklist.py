@@ -3,6 +3,7 @@
 Each item prints one line, ``ok``, ``FAIL`` or ``skip``, and the run fails when any item fails:
 
 - ``connection``: QUEUE_CONNECTION is ``redis``, so pushes go to workers.
+- ``fast_path``: whether QUEUE_FAST_PATH is on and in use with the installed RQ (never fails).
 - ``redis``: Redis answers PING with the configured REDIS_USERNAME/REDIS_PASSWORD.
 - ``tasks``: every module in ``app/jobs`` imports, and every public function in it is importable
   by name, as a worker will import it.
@@ -25,26 +26,26 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import logging
 import pkgutil
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import Any
 
+import rq
 from redis import Redis
 
-from app.queue.connection import describe_error, producer_client
-from app.queue.options import task_overrides
-from app.queue.portability import NotPortable, check_importable
-from app.queue.worker_registry import (
+from app.queue.commands.worker_registry import (
     databases_with_workers,
     live_workers,
-    local_worker_problem,
     scheduler_lock_holders,
 )
-
-if TYPE_CHECKING:
-    from app import Application
+from app.queue.fast_path import fast_path_enabled
+from app.queue.options import task_overrides
+from app.queue.portability import NotPortable, check_importable
+from app.queue.redis_clients import describe_error, producer_client
+from app.queue.settings import QueueSettings, RedisSettings
 
 TASK_PACKAGE = "app.jobs"
 OK, FAIL, SKIP = "ok", "FAIL", "skip"
@@ -112,23 +113,27 @@ def find_tasks(package: str = TASK_PACKAGE) -> Tasks:
     return Tasks(functions, problems)
 
 
-def check(application: Application, live: bool = True) -> list[Item]:
+def check(
+    settings: QueueSettings,
+    log: logging.Logger,
+    live: bool = True,
+    task_package: str = TASK_PACKAGE,
+) -> list[Item]:
     """Verify every checklist item; ``live=False`` is the worker's start-up variant."""
-    settings = application.queue_settings
-    items = [_connection_item(settings.connection)]
+    items = [_connection_item(settings.connection), _fast_path_item(settings, log)]
     client = producer_client(settings.redis)
     try:
-        redis_item = _redis_item(client, application)
+        redis_item = _redis_item(client, settings.redis)
         items.append(redis_item)
-        tasks = find_tasks()
-        items.append(_tasks_item(tasks))
+        tasks = find_tasks(task_package)
+        items.append(_tasks_item(tasks, task_package))
         queues = tasks.queues(settings.defaults.queue)
         if redis_item.status != OK:
             reason = "needs Redis to answer"
             items += [Item("workers", SKIP, reason), Item("scheduler", SKIP, reason)]
         elif live:
             items += [
-                _live_workers_item(client, application, queues),
+                _live_workers_item(client, settings.redis, queues),
                 _scheduler_item(client, queues),
             ]
         else:
@@ -146,26 +151,9 @@ def check(application: Application, live: bool = True) -> list[Item]:
     return items
 
 
-def run_checklist(application: Application, live: bool = True, out: TextIO = sys.stdout) -> int:
-    """Print one line per item; return 0 when none failed, else 1."""
-    items = check(application, live=live)
-    for item in items:
-        print(item.line(), file=out, flush=True)
-    return 1 if any(item.status == FAIL for item in items) else 0
-
-
-def run_health(application: Application, out: TextIO = sys.stdout) -> int:
-    """The worker container's healthcheck: 0 when this host's worker heartbeat is live."""
-    settings = application.queue_settings
-    client = producer_client(settings.redis)
-    try:
-        problem = local_worker_problem(client)
-    except Exception as error:
-        problem = describe_error(error, settings.redis)
-    finally:
-        client.close()
-    print(f"unhealthy: {problem}" if problem else "healthy", file=out, flush=True)
-    return 1 if problem else 0
+def passed(items: list[Item]) -> bool:
+    """True when no item failed."""
+    return all(item.status != FAIL for item in items)
 
 
 def _connection_item(connection: str) -> Item:
@@ -179,8 +167,21 @@ def _connection_item(connection: str) -> Item:
     )
 
 
-def _redis_item(client: Redis, application: Application) -> Item:
-    redis = application.queue_settings.redis
+def _fast_path_item(settings: QueueSettings, log: logging.Logger) -> Item:
+    if not settings.fast_path:
+        return Item("fast_path", OK, "off (QUEUE_FAST_PATH=false): RQ's own enqueue and worker")
+    if fast_path_enabled(settings.fast_path, log):
+        return Item(
+            "fast_path", OK, f"on (QUEUE_FAST_PATH=true, verified with RQ {rq.__version__})"
+        )
+    return Item(
+        "fast_path",
+        OK,
+        f"off: QUEUE_FAST_PATH=true, but RQ {rq.__version__} is not a verified version",
+    )
+
+
+def _redis_item(client: Redis, redis: RedisSettings) -> Item:
     try:
         client.ping()
         version = client.info("server").get("redis_version", "unknown")
@@ -191,20 +192,17 @@ def _redis_item(client: Redis, application: Application) -> Item:
     return Item("redis", OK, f"Redis {version} at {redis.address} answers{auth}")
 
 
-def _tasks_item(tasks: Tasks) -> Item:
+def _tasks_item(tasks: Tasks, task_package: str) -> Item:
     if tasks.problems:
         return Item("tasks", FAIL, "; ".join(tasks.problems))
     if not tasks.functions:
-        return Item("tasks", FAIL, f"no task functions found in {TASK_PACKAGE}")
+        return Item("tasks", FAIL, f"no task functions found in {task_package}")
     return Item(
         "tasks", OK, f"{len(tasks.functions)} importable: {', '.join(sorted(tasks.functions))}"
     )
 
 
-def _live_workers_item(
-    client: Redis, application: Application, queues: dict[str, list[str]]
-) -> Item:
-    redis = application.queue_settings.redis
+def _live_workers_item(client: Redis, redis: RedisSettings, queues: dict[str, list[str]]) -> Item:
     workers = live_workers(client)
     if not workers:
         elsewhere = databases_with_workers(redis)

@@ -20,7 +20,7 @@ class JobHeartbeat:
 
     If the worker dies, renewals stop and the entry lapses, so RQ's registry cleanup retries the
     job or records it as failed (AbandonedJobError). One daemon thread serves every job of the
-    worker (starting a thread per job cost about half a millisecond); ``running`` returns only
+    worker (a thread per job would cost more than a short job); ``running`` returns only
     once no renewal for its job is in flight, so none lands after the job has ended.
 
     Starting a job does not wake the thread (a wake-up on every job competed with the job for

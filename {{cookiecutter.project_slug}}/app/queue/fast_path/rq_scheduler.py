@@ -1,4 +1,4 @@
-"""RQ's scheduler, polling for due jobs ten times a second instead of once."""
+"""RQ's scheduler (the mover of ``push_at`` jobs), polling ten times a second instead of once."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from rq.scheduler import RQScheduler
 
 # RQ's scheduler looks for due jobs once a second; RQ stores due times in whole seconds and
 # push_at rounds up, so a one-second poll made jobs up to two seconds late. Polling ten times a
-# second costs a few Redis commands and keeps lateness under about 1.1 s.
+# second costs a few Redis commands and keeps lateness near one second.
 SCHEDULER_POLL_SECONDS = 0.1
 
 
-class PromptScheduler(RQScheduler):
+class PromptRQScheduler(RQScheduler):
     """RQ's scheduler (same locks, registries and heartbeat TTLs), polling more often."""
 
     def work(self) -> None:

@@ -19,7 +19,7 @@ from rq.scheduler import RQScheduler
 from rq.worker import Worker
 from rq.worker_registration import REDIS_WORKER_KEYS
 
-from app.queue.connection import producer_client
+from app.queue.redis_clients import producer_client
 from app.queue.settings import RedisSettings
 
 # Seconds a registration may predate its process's start: clocks and rounding, not a stale entry.

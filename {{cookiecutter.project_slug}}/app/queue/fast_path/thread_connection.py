@@ -14,7 +14,7 @@ class ThreadConnection:
     """Send a command on a connection this thread keeps between calls.
 
     redis-py's client takes a connection from its pool, wraps the command in its retry policy and
-    returns the connection for every command: about 30 µs of Python, as much as a loopback round
+    returns the connection for every command, which costs as much Python time as a loopback round
     trip. A push needs none of that when the connection works, so it keeps one per thread (and
     per process, after a fork). Any error drops the connection and is raised: the caller then
     goes through the regular client, whose retries and timeouts decide.

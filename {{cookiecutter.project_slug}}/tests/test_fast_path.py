@@ -1,0 +1,133 @@
+"""The fast path itself (QUEUE_FAST_PATH): its scripts, its log filter, its RQ version guard, and
+jobs crossing between a fast and a plain side. Everything else runs both ways in the other tests."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+import rq
+from redis import Redis
+
+from app import Application
+from app.jobs.reports import rebuild_report
+from app.queue.commands.checklist import check
+from app.queue.fast_path.scripts import RUN_COMMANDS, run_as_script
+from app.queue.fast_path.worker import FastQueueWorker
+from app.queue.worker import QueueWorker
+from app.queue.worker.run import worker_class
+from tests.conftest import make_application
+from tests.support import jobs
+from tests.support.redis_server import RedisServer
+from tests.support.workers import work
+
+
+@pytest.fixture
+def fast_path() -> bool:
+    """``redis_application`` with the fast path on, only."""
+    return True
+
+
+def application_with(tmp_path: Path, server: RedisServer, fast_path: bool) -> Application:
+    switch = "true" if fast_path else "false"
+    return make_application(
+        tmp_path, QUEUE_CONNECTION="redis", QUEUE_FAST_PATH=switch, **server.environment()
+    )
+
+
+def test_the_switch_picks_the_worker_class(tmp_path: Path, redis_server: RedisServer) -> None:
+    for switch, expected in ((True, FastQueueWorker), (False, QueueWorker)):
+        application = application_with(tmp_path, redis_server, switch)
+        assert worker_class(application.queue_settings, application.log()) is expected
+
+
+@pytest.mark.parametrize(
+    ("producer_fast", "worker_fast"),
+    [(True, False), (False, True)],
+    ids=["fast-to-plain", "plain-to-fast"],
+)
+def test_jobs_pushed_one_way_are_run_by_a_worker_started_the_other_way(
+    tmp_path: Path, redis_server: RedisServer, producer_fast: bool, worker_fast: bool
+) -> None:
+    Redis.from_url(redis_server.url).flushdb()
+    producer = application_with(tmp_path, redis_server, producer_fast)
+    queue = producer.queue()
+    single = queue.submit(rebuild_report, 31)
+    assert queue.push_many(jobs.echo, [(1,), (2,)]) == 2
+    failing = queue.options(retries=0).submit(jobs.fail, "crossed")
+    assert work(application_with(tmp_path, redis_server, worker_fast), burst=True) == 0
+    assert queue.status(single.job_id).status == "finished"
+    assert queue.status(single.job_id).result["report_id"] == 31
+    assert "crossed" in queue.status(failing.job_id).error
+
+
+def test_an_unverified_rq_version_turns_the_fast_path_off_with_one_warning(
+    tmp_path: Path,
+    redis_server: RedisServer,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setattr(rq, "__version__", "3.99.0")
+    Redis.from_url(redis_server.url).flushdb()
+    application = application_with(tmp_path, redis_server, True)
+    with caplog.at_level(logging.WARNING):
+        assert worker_class(application.queue_settings, application.log()) is QueueWorker
+        queue = application.queue()
+        submission = queue.submit(rebuild_report, 32)
+        assert work(application, burst=True) == 0
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1, warnings
+    assert "RQ 3.99.0" in warnings[0] and "plain path" in warnings[0]
+    assert queue.status(submission.job_id).status == "finished"
+
+
+def test_rq_per_job_lines_are_dropped_and_ours_kept(
+    redis_application: Application, caplog: pytest.LogCaptureFixture
+) -> None:
+    submission = redis_application.queue().submit(rebuild_report, 21)
+    with caplog.at_level(logging.INFO):
+        work(redis_application, burst=True)
+    messages = [record.getMessage() for record in caplog.records]
+    ours = [(r.getMessage(), getattr(r, "job_id", None)) for r in caplog.records]
+    assert ("Job started", submission.job_id) in ours
+    assert ("Job finished", submission.job_id) in ours
+    assert any("Listening on" in message for message in messages)
+    assert not [m for m in messages if "Job OK" in m or "Successfully completed" in m]
+    assert not [m for m in messages if m.startswith("Worker ") and m.endswith(submission.job_id)]
+
+
+def test_commands_sent_as_one_script_write_what_the_pipeline_would(
+    redis_server: RedisServer,
+) -> None:
+    connection = Redis.from_url(redis_server.url)
+    connection.delete("hot:hash", "hot:zset")
+    script = connection.register_script(RUN_COMMANDS)
+    with connection.pipeline() as pipeline:
+        pipeline.hset("hot:hash", mapping={"a": "1", "b": 2.5})
+        pipeline.expire("hot:hash", 100)
+        pipeline.zadd("hot:zset", {"member": 12.75})
+        pipeline.zadd("hot:zset", {"member": 99}, xx=True)
+        run_as_script(script, pipeline)
+        assert pipeline.command_stack == []
+    assert connection.hgetall("hot:hash") == {b"a": b"1", b"b": b"2.5"}
+    assert 0 < connection.ttl("hot:hash") <= 100
+    assert connection.zscore("hot:zset", "member") == 99
+
+
+def test_the_checklist_says_whether_the_fast_path_is_in_use(
+    tmp_path: Path, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def fast_path_line(switch: bool) -> str:
+        application = application_with(tmp_path, redis_server, switch)
+        items = check(application.queue_settings, application.log(), live=False)
+        return next(item.line() for item in items if item.name == "fast_path")
+
+    assert fast_path_line(True) == (
+        f"ok   fast_path: on (QUEUE_FAST_PATH=true, verified with RQ {rq.__version__})"
+    )
+    assert fast_path_line(False).startswith("ok   fast_path: off (QUEUE_FAST_PATH=false)")
+    monkeypatch.setattr(rq, "__version__", "4.0.0")
+    assert fast_path_line(True) == (
+        "ok   fast_path: off: QUEUE_FAST_PATH=true, but RQ 4.0.0 is not a verified version"
+    )
