@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 from typing import BinaryIO
 
-SCHEDULER_FILES = ("scheduler.py", "app/scheduling.py", "tests/test_scheduler.py")
 REDIS_TIMEOUT = 1.0
 
 
@@ -27,9 +26,12 @@ def rendered_answers() -> dict[str, object]:
     return json.loads(r"""{{ cookiecutter | tojson }}""")
 
 
-def remove_scheduler_files(project: Path) -> None:
-    """Delete the scheduler process and its tests (include_scheduler == "no")."""
-    for name in SCHEDULER_FILES:
+def remove_scheduler_files(project: Path, names: list[str]) -> None:
+    """Delete the scheduler process, what only it uses, and their tests (include_scheduler == "no").
+
+    ``names`` is ``_scheduler_files`` in cookiecutter.json, the one list the tests read too.
+    """
+    for name in names:
         (project / name).unlink(missing_ok=True)
 
 
@@ -131,7 +133,7 @@ def main() -> None:
     answers = rendered_answers()
     project = Path.cwd()
     if answers["include_scheduler"] == "no":
-        remove_scheduler_files(project)
+        remove_scheduler_files(project, list(answers["_scheduler_files"]))
     write_local_env(project)
     check_redis(str(answers["redis_check"]), str(answers["redis_host"]), int(answers["redis_port"]))
 

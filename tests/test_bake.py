@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import bake
+from helpers import TEMPLATE_ROOT, bake
 
 # One row per supported combination; adding an option means adding a row.
 COMBINATIONS: dict[str, dict[str, str]] = {
@@ -23,7 +24,7 @@ COMBINATIONS: dict[str, dict[str, str]] = {
     "named-project": {"project_name": "Billing Jobs", "description": "Invoices, queued."},
 }
 UNRENDERED = re.compile(r"\{\{\s*cookiecutter|\{%-?\s|cookiecutter\.")
-SCHEDULER_FILES = ("scheduler.py", "app/scheduling.py", "tests/test_scheduler.py")
+SCHEDULER_FILES = json.loads((TEMPLATE_ROOT / "cookiecutter.json").read_text())["_scheduler_files"]
 
 
 def run(command: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:

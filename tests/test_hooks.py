@@ -72,7 +72,7 @@ INVALID_ANSWERS = [
 ]
 INVALID_IDS = [f"{field}={value!r}" for field, value, _ in INVALID_ANSWERS]
 
-SCHEDULER_FILES = ("scheduler.py", "app/scheduling.py", "tests/test_scheduler.py")
+SCHEDULER_FILES = json.loads((TEMPLATE_ROOT / "cookiecutter.json").read_text())["_scheduler_files"]
 
 
 def error_lines(text: str) -> list[str]:
@@ -163,7 +163,7 @@ def test_write_local_env_keeps_an_existing_env(tmp_path: Path) -> None:
 
 def test_remove_scheduler_files_tolerates_missing_files(tmp_path: Path) -> None:
     (tmp_path / "scheduler.py").write_text("")
-    load_hook("post_gen_project").remove_scheduler_files(tmp_path)
+    load_hook("post_gen_project").remove_scheduler_files(tmp_path, SCHEDULER_FILES)
     assert list(tmp_path.iterdir()) == []
 
 

@@ -12,8 +12,9 @@ on an RQ version it was not verified against:
 - ``rq_log_filter.py``: RQ's per-job log lines dropped (ours carry the same job id).
 - ``scripts.py``: every Lua script above, with its KEYS and ARGV.
 
-To remove it for good: delete this folder, and the two places that import it
-(``app/queue/__init__.py`` and ``app/queue/worker/run.py``) fall back to the plain path.
+To remove it for good: delete this folder and ``tests/test_fast_path.py``, and the uses of
+``fast_path_enabled`` in ``app/queue/__init__.py``, ``app/queue/worker/run.py`` and
+``app/queue/commands/checklist.py``: what is left is the plain path.
 """
 
 from __future__ import annotations
