@@ -20,8 +20,8 @@ from rq.job import Job
 from rq.utils import now
 from rq.worker import WorkerStatus
 
+from app.queue.fast_path.due_job_mover import PromptRQScheduler
 from app.queue.fast_path.rq_log_filter import RQ_LINE_FILTER
-from app.queue.fast_path.rq_scheduler import PromptRQScheduler
 from app.queue.fast_path.scripts import RUN_COMMANDS, run_as_script
 from app.queue.worker.queue_worker import QueueWorker
 
