@@ -1,0 +1,1 @@
+"""The measured parts; each ``measure(bench, sizes)`` yields ``(result name, value)`` pairs."""
