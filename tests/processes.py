@@ -64,12 +64,13 @@ class Project:
         polling.wait_for(answers, timeout=20, message="web app did not answer /health")
         return base
 
-    def python(self, code: str) -> str:
-        """Run ``python -c code`` in the project; return its stdout."""
+    def python(self, code: str, **env: str) -> str:
+        """Run ``python -c code`` in the project (``env`` added to its environment); return its
+        stdout."""
         result = subprocess.run(
             [sys.executable, "-c", code],
             cwd=self.path,
-            env=self.environment,
+            env={**self.environment, **env},
             capture_output=True,
             text=True,
             timeout=120,

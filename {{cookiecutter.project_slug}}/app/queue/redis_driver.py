@@ -27,6 +27,7 @@ from app.queue.job import Call, JobState, Submission
 from app.queue.portability import NotPortable, check_importable, check_serializable
 from app.queue.redis_clients import describe_error, producer_client
 from app.queue.settings import RedisSettings
+from app.queue.stored_jobs import stored_function
 
 if TYPE_CHECKING:
     from app.queue.fast_path.lean_enqueue import LeanEnqueuer
@@ -112,7 +113,7 @@ class RedisDriver:
         return JobState(
             id=job.id,
             status=str(getattr(status, "value", status)),
-            function=job.func_name,
+            function=stored_function(job),
             result=job.return_value(refresh=False) if status == "finished" else None,
             error=error,
         )

@@ -6,11 +6,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from redis import Redis
+from rq.exceptions import DeserializationError
 from rq.job import Job
 from rq.registry import FailedJobRegistry
 from rq.serializers import Serializer
 
 from app.queue.settings import QueueSettings
+from app.queue.stored_jobs import stored_function
 
 SUMMARY_LENGTH = 60
 
@@ -65,14 +67,18 @@ def _describe(job: Job, queue_name: str) -> FailedJob:
     return FailedJob(
         id=job.id,
         queue=queue_name,
-        function=job.func_name or "?",
+        function=stored_function(job),
         arguments=_summary(job),
         exception=last_line,
     )
 
 
 def _summary(job: Job) -> str:
-    parts = [repr(value) for value in job.args] + [f"{k}={v!r}" for k, v in job.kwargs.items()]
+    try:
+        args, kwargs = job.args, job.kwargs
+    except DeserializationError:
+        return "<data cannot be loaded>"
+    parts = [repr(value) for value in args] + [f"{k}={v!r}" for k, v in kwargs.items()]
     text = ", ".join(parts)
     return text if len(text) <= SUMMARY_LENGTH else text[: SUMMARY_LENGTH - 1] + "…"
 

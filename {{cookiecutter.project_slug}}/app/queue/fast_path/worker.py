@@ -37,8 +37,8 @@ SUSPENSION_CHECK_SECONDS = 1.0
 
 
 class FewerRoundTrips(SimpleWorker):
-    """The round-trip overrides, mixed in before ``QueueWorker`` (whose ``job_ended`` hook it
-    fills); every other method it overrides is RQ's."""
+    """The round-trip overrides, mixed in before ``QueueWorker`` (whose ``record_execution_end``
+    and ``job_ended`` hooks it fills); every other method it overrides is RQ's."""
 
     log_result_lifespan = False  # RQ's "result is kept for N seconds" line after every job
     _registration_expires = 0.0  # time.monotonic() at which our rq:worker key lapses
@@ -107,7 +107,7 @@ class FewerRoundTrips(SimpleWorker):
         """Nothing left to write: ``prepare_execution`` did it in the same round trip (RQ's
         process-title update here is a no-op without setproctitle, which we do not install)."""
 
-    def handle_execution_ended(self, job: Job, queue: RQQueue, heartbeat_ttl: int) -> None:
+    def record_execution_end(self, job: Job, queue: RQQueue, heartbeat_ttl: int) -> None:
         """Stamp the end; the job hash is written once by the success or failure handling."""
         job.ended_at = job.last_heartbeat = now()
 

@@ -5,14 +5,19 @@ from __future__ import annotations
 import logging
 import signal
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rq import Queue as RQQueue
 from rq import SimpleWorker
+from rq.exceptions import DeserializationError
 from rq.job import Job
+from rq.utils import now
 from rq.worker import WorkerStatus
 
+from app.queue.stored_jobs import stored_function
 from app.queue.worker.job_heartbeat import JobHeartbeat
+from app.queue.worker.job_lease import JobLease
+from app.queue.worker.unloadable_jobs import UNLOADABLE_ERROR, load_failure
 
 if TYPE_CHECKING:
     from types import FrameType
@@ -31,14 +36,20 @@ class QueueWorker(SimpleWorker):
     - job logs: "Job started/finished/failed" with the job id, function and duration;
     - job heartbeats: a side thread renews the running job's "started" entry, so a killed
       worker's job is recovered within a few intervals instead of after its whole timeout;
+    - fencing: a run records its outcome only while it still holds that entry (``job_lease.py``);
+      a run that was silent past its lease, and so was handed to another worker, writes nothing;
     - warm shutdown: SIGTERM or SIGINT lets the current job finish, then the worker exits, even
-      when the signal lands during start-up.
+      when the signal lands during start-up;
+    - unloadable jobs (corrupt data, another serializer, an argument whose class cannot be
+      imported) fail at once, without retries, instead of stopping the worker.
 
     ``app.queue.fast_path.worker.FastQueueWorker`` adds round-trip savings on top.
     """
 
     app_log = logging.getLogger("app.worker")
     _job_heartbeat: JobHeartbeat | None = None
+    _lease: JobLease | None = None
+    _outcome_discarded = False
     jobs_done = 0
     stop_signalled = False  # SIGTERM/SIGINT asked for a warm shutdown
 
@@ -74,8 +85,13 @@ class QueueWorker(SimpleWorker):
     def execute_job(self, job: Job, queue: RQQueue) -> None:
         """RQ's ``SimpleWorker.execute_job``, with the job's heartbeat renewed while it runs."""
         execution = self.prepare_execution(job)
-        with self.job_heartbeat().running(job, execution):
-            self.perform_job(job, queue, execution)
+        self._lease = JobLease(self.connection, job, execution)
+        self._outcome_discarded = False
+        try:
+            with self.job_heartbeat().running(job, execution):
+                self.perform_job(job, queue, execution)
+        finally:
+            self._lease = None
         self.job_ended()
 
     def job_ended(self) -> None:
@@ -87,6 +103,46 @@ class QueueWorker(SimpleWorker):
         if self._job_heartbeat is None:
             self._job_heartbeat = JobHeartbeat(self)
         return self._job_heartbeat
+
+    def maintain_heartbeats(self, job: Job, execution: Execution) -> None:
+        """RQ's renewal of the running job's heartbeats, only while this run holds its lease."""
+        lease = self._lease
+        if lease is not None:
+            working_time = (now() - job.started_at).total_seconds() if job.started_at else 0.0
+            if not lease.renew(self.get_heartbeat_ttl(job, working_time)):
+                return
+        super().maintain_heartbeats(job, execution)
+
+    def handle_execution_ended(self, job: Job, queue: RQQueue, heartbeat_ttl: int) -> None:
+        """The fence: before any outcome is written, renew the lease; a lost one discards it."""
+        lease = self._lease
+        if lease is not None and not lease.renew(heartbeat_ttl):
+            self._outcome_discarded = True
+            self.app_log.warning(
+                "Job outcome discarded: this run was silent for %.1f s, past its lease, so the job"
+                " was handed to another worker; nothing from this run is recorded",
+                lease.silent_for(),
+                extra={"job_id": job.id, "function": job.func_name, "queue": queue.name},
+            )
+            job.ended_at = now()
+            return
+        self.record_execution_end(job, queue, heartbeat_ttl)
+
+    def record_execution_end(self, job: Job, queue: RQQueue, heartbeat_ttl: int) -> None:
+        """RQ's end-of-execution stamp (``ended_at`` and a last job heartbeat)."""
+        super().handle_execution_ended(job, queue, heartbeat_ttl)
+
+    def handle_job_success(self, job: Job, queue: RQQueue, *args: Any, **kwargs: Any) -> None:
+        if not self._outcome_discarded:
+            super().handle_job_success(job, queue, *args, **kwargs)
+
+    def handle_job_failure(self, job: Job, queue: RQQueue, *args: Any, **kwargs: Any) -> None:
+        if not self._outcome_discarded:
+            super().handle_job_failure(job, queue, *args, **kwargs)
+
+    def handle_job_retry(self, job: Job, queue: RQQueue, *args: Any, **kwargs: Any) -> None:
+        if not self._outcome_discarded:
+            super().handle_job_retry(job, queue, *args, **kwargs)
 
     def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
         """Seconds a job stays "started" without a renewal; shrinks as the job nears its timeout.
@@ -101,19 +157,42 @@ class QueueWorker(SimpleWorker):
     def perform_job(self, job: Job, queue: RQQueue, execution: Execution) -> bool:
         """RQ's ``perform_job`` between our "Job started" and "Job finished/failed" lines."""
         self.jobs_done += 1
-        context = {"job_id": job.id, "function": job.func_name, "queue": queue.name}
+        try:
+            function = job.func_name
+        except DeserializationError as error:
+            return self.fail_unloadable(job, queue, execution, error)
+        context = {"job_id": job.id, "function": function, "queue": queue.name}
         started = time.perf_counter()
         self.app_log.info("Job started", extra=context)
         succeeded = super().perform_job(job, queue, execution)
         elapsed = f"{time.perf_counter() - started:.3f}s"
+        if self._outcome_discarded:
+            return False
         if succeeded:
             self.app_log.info("Job finished", extra={**context, "duration": elapsed})
         else:
             self.app_log.error(
                 "Job failed",
-                extra={**context, "duration": elapsed, "retries_left": job.retries_left},
+                extra={**context, "duration": elapsed, "retries_left": job.retries_left or 0},
             )
         return succeeded
+
+    def fail_unloadable(
+        self, job: Job, queue: RQQueue, execution: Execution, error: DeserializationError
+    ) -> bool:
+        """Record a job whose data cannot be loaded as failed, with no retry left."""
+        reason = load_failure(job, error)
+        self.app_log.error(
+            "Job failed: %s; not retried",
+            reason,
+            extra={"job_id": job.id, "function": stored_function(job), "queue": queue.name},
+        )
+        job.retries_left = 0
+        job.ended_at = now()
+        self.handle_job_failure(
+            job, queue, exc_string=f"{UNLOADABLE_ERROR}: {reason}\n", execution=execution
+        )
+        return False
 
     def teardown(self) -> None:
         if self._job_heartbeat is not None:
