@@ -67,3 +67,12 @@ def project(tmp_path: Path, redis_server: Any, request: pytest.FixtureRequest) -
     running.environment["QUEUE_FAST_PATH"] = request.param
     yield running
     running.stop_all()
+
+
+@pytest.fixture
+def durable_redis(tmp_path: Path) -> Iterator[Any]:
+    """A redis-server of this test's own, with append-only persistence, that it may restart."""
+    support = load_support("redis_server")
+    server = support.RedisServer(tmp_path / "durable-redis", appendonly=True).start()
+    yield server
+    server.stop()

@@ -10,24 +10,13 @@ import json
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from processes import Project, baked_project, polling, redis_support, request_json
+from processes import Project, baked_project, polling, request_json
 
 TWO_MINUTES = 120.0
-
-
-@pytest.fixture
-def durable_redis(tmp_path: Path) -> Iterator[Any]:
-    """A redis-server of this test's own, with append-only persistence, that it may restart."""
-    server = redis_support.RedisServer(tmp_path / "durable-redis", appendonly=True).start()
-    yield server
-    server.stop()
 
 
 def push(project: Project, statement: str) -> list[str]:

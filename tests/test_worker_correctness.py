@@ -11,7 +11,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from processes import Project, polling
+import pytest
+
+from processes import Project, baked_project, polling
 
 PUSH = (
     "from app import app\n"
@@ -149,3 +151,80 @@ def test_a_run_that_lost_its_lease_records_nothing_and_says_so(
         f" {discarded_at:.1f} s"
     )
     assert first.poll() is None and second.poll() is None
+
+
+def child_processes(pid: int) -> list[str]:
+    """``pid state`` of every process whose parent is ``pid`` (Linux /proc)."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            children.append(f"{stat.parent.name} {fields[0]}")
+    return children
+
+
+@pytest.mark.parametrize("fast_path", ["true", "false"], ids=["fast-path", "plain-path"])
+def test_a_redis_outage_is_two_log_lines_per_process_and_loses_no_job(
+    tmp_path: Path, durable_redis: Any, fast_path: str
+) -> None:
+    project = baked_project(tmp_path, durable_redis)
+    project.environment["QUEUE_FAST_PATH"] = fast_path
+    try:
+        worker = project.start_worker()
+        project.start("scheduler.py", log_name="scheduler")
+        polling.wait_for(
+            lambda: "Scheduler started" in project.log("scheduler"),
+            timeout=20,
+            message="scheduler.py did not start",
+        )
+        assert project.python(PUSH + "print(queue.push(rebuild_report, 1))") == "True"
+        polling.wait_for(lambda: project.report(1), timeout=20, message="job before the outage")
+        project.python(
+            PUSH + "from datetime import datetime, timedelta\n"
+            "assert queue.push_at(datetime.now() + timedelta(seconds=3), rebuild_report, 2)\n"
+        )
+
+        durable_redis.stop()
+        outage_started = time.monotonic()
+        assert project.python(PUSH + "print(queue.push(rebuild_report, 99))") == "False"
+        for name in ("worker", "scheduler"):
+            polling.wait_for(
+                lambda name=name: "Redis lost at" in project.log(name),
+                timeout=30,
+                message=f"{name} never said Redis was lost",
+            )
+        durable_redis.start()
+        outage = time.monotonic() - outage_started
+        for name in ("worker", "scheduler"):
+            polling.wait_for(
+                lambda name=name: "Redis answers again" in project.log(name),
+                timeout=60,
+                message=f"{name} never said Redis answers again",
+            )
+        recovered = time.monotonic() - outage_started - outage
+
+        assert project.python(PUSH + "print(queue.push(rebuild_report, 3))") == "True"
+        for report_id in (2, 3):
+            polling.wait_for(
+                lambda report_id=report_id: project.report(report_id),
+                timeout=30,
+                message=f"report {report_id} was lost across the outage",
+            )
+        assert project.report(99) is None
+        for name in ("worker", "scheduler"):
+            log = project.log(name)
+            assert log.count("Redis lost at") == 1, log
+            assert log.count("Redis answers again") == 1, log
+            assert "Traceback" not in log, log
+            assert "could not connect to Redis" not in log, log
+        assert child_processes(worker.pid) == []
+        assert worker.poll() is None
+        print(
+            f"\nRedis down {outage:.1f} s; worker and scheduler said it answers again within"
+            f" {recovered:.1f} s of its return"
+        )
+    finally:
+        project.stop_all()

@@ -21,10 +21,11 @@ class Reports:
     def path(self, report_id: int) -> Path:
         return self._directory / f"report-{report_id}.json"
 
-    def rebuild(self, report_id: int) -> dict[str, Any]:
-        """Write the report atomically and return what was written."""
+    def rebuild(self, report_id: int, job_id: str | None = None) -> dict[str, Any]:
+        """Write the report atomically and return what was written (with the job that did it)."""
         report = {
             "report_id": report_id,
+            "job_id": job_id,
             "built_at": datetime.now(UTC).isoformat(),
             "pid": os.getpid(),
             "hostname": socket.gethostname(),

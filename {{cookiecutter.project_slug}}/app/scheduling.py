@@ -59,4 +59,5 @@ def _lease_for(application: Application) -> LeaderLease | None:
     if settings.connection != "redis":
         return None
     key = f"{application.name}:scheduler:leader"
-    return LeaderLease(producer_client(settings.redis), key, LEASE_SECONDS, application.log())
+    client = producer_client(settings.redis)
+    return LeaderLease(client, key, LEASE_SECONDS, application.log(), settings.redis.address)

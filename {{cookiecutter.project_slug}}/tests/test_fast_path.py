@@ -108,9 +108,10 @@ def test_commands_sent_as_one_script_write_what_the_pipeline_would(
         pipeline.expire("hot:hash", 100)
         pipeline.zadd("hot:zset", {"member": 12.75})
         pipeline.zadd("hot:zset", {"member": 99}, xx=True)
-        run_as_script(script, pipeline)
+        pipeline.hincrby("hot:hash", "c", 7)
+        assert run_as_script(script, pipeline) == 7  # the last command's reply
         assert pipeline.command_stack == []
-    assert connection.hgetall("hot:hash") == {b"a": b"1", b"b": b"2.5"}
+    assert connection.hgetall("hot:hash") == {b"a": b"1", b"b": b"2.5", b"c": b"7"}
     assert 0 < connection.ttl("hot:hash") <= 100
     assert connection.zscore("hot:zset", "member") == 99
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import pytest
 from redis import Redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
@@ -16,7 +17,7 @@ log = logging.getLogger("test")
 
 
 def lease(client: Redis, ttl: float = 5.0) -> LeaderLease:
-    return LeaderLease(client, "test:leader", ttl, log)
+    return LeaderLease(client, "test:leader", ttl, log, "test-redis")
 
 
 def test_only_one_holder_at_a_time_and_release_hands_over(redis_server: RedisServer) -> None:
@@ -41,6 +42,13 @@ def test_a_lease_left_unrenewed_expires_and_another_takes_it(redis_server: Redis
     assert crashed.hold() is False
 
 
-def test_no_redis_means_not_leading() -> None:
+def test_no_redis_means_not_leading_and_one_warning_says_so(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     client = Redis(host="127.0.0.1", port=free_port(), retry=Retry(NoBackoff(), 0))
-    assert lease(client).hold() is False
+    unreachable = lease(client)
+    with caplog.at_level(logging.INFO, logger="test"):
+        assert [unreachable.hold() for _ in range(3)] == [False, False, False]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert warnings[0].startswith("Redis lost at test-redis (ConnectionError")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 
+from app.queue.current_job import CurrentJob, current_job
 from app.queue.facade import Driver, Queue
 from app.queue.job import JobState, Submission
 from app.queue.options import JobOptions, task
@@ -17,12 +18,14 @@ from app.queue.serialization import serializer_for
 from app.queue.settings import QueueSettings
 
 __all__ = [
+    "CurrentJob",
     "JobOptions",
     "JobState",
     "NotPortable",
     "Queue",
     "Submission",
     "build_queue",
+    "current_job",
     "task",
 ]
 

@@ -6,6 +6,7 @@ import logging
 import traceback
 from collections import OrderedDict
 
+from app.queue.current_job import CurrentJob, running
 from app.queue.job import Call, JobState, Submission
 
 RECENT_JOBS_KEPT = 1000
@@ -28,7 +29,8 @@ class SyncDriver:
             )
         self._log.info("Job started", extra=context)
         try:
-            result = call.func(*call.args, **call.kwargs)
+            with running(CurrentJob(call.job_id, attempt=1)):
+                result = call.func(*call.args, **call.kwargs)
         except Exception as error:
             self._log.exception("Job failed", extra=context)
             self._remember(JobState(call.job_id, "failed", call.name, error=_describe(error)))

@@ -6,7 +6,7 @@ import os
 import time
 from pathlib import Path
 
-from app.queue import task
+from app.queue import current_job, task
 
 
 def record_pid(path: str) -> int:
@@ -64,3 +64,19 @@ class Greeter:
 
     def greet(self, name: str) -> str:
         return f"{self.greeting}, {name}"
+
+
+def note_attempt_then_fail_once(path: str) -> None:
+    """Append ``<job id> <attempt>`` from ``current_job()``; the first attempt fails."""
+    job = current_job()
+    assert job is not None
+    with open(path, "a", encoding="utf-8") as log:
+        log.write(f"{job.id} {job.attempt}\n")
+    if job.attempt == 1:
+        raise RuntimeError("first attempt fails")
+
+
+def which_job() -> tuple[str, int] | None:
+    """The running job's id and attempt, as ``current_job()`` tells the task."""
+    job = current_job()
+    return (job.id, job.attempt) if job else None

@@ -7,9 +7,8 @@ on an RQ version it was not verified against:
 - ``lean_enqueue.py``: ``push``/``push_many`` write RQ's job hash with one Lua call instead of
   ``rq.Queue.enqueue``'s two round trips (``thread_connection.py`` keeps a connection per thread).
 - ``worker.py``: ``FastQueueWorker``, the worker's round-trip overrides as one mixin over
-  ``app.queue.worker.QueueWorker``.
-- ``due_job_mover.py``: RQ's scheduler, which moves due ``push_at`` jobs to their queue, polling
-  ten times a second.
+  ``app.queue.worker.QueueWorker``, and RQ's scheduler polling for due ``push_at`` jobs ten
+  times a second instead of once.
 - ``rq_log_filter.py``: RQ's per-job log lines dropped (ours carry the same job id).
 - ``scripts.py``: every Lua script above, with its KEYS and ARGV.
 

@@ -46,20 +46,22 @@ return 1
 # answers once instead of once per command.
 #   KEYS     none (the commands name their keys; Redis Cluster is not supported by this script)
 #   ARGV     a flat list: a count n, then a command of n words, then the next count, and so on
-# Returns the number of ARGV entries read.
+# Returns the last command's reply.
 RUN_COMMANDS = """
 local i = 1
+local reply
 while i <= #ARGV do
   local n = tonumber(ARGV[i])
-  redis.call(unpack(ARGV, i + 1, i + n))
+  reply = redis.call(unpack(ARGV, i + 1, i + n))
   i = i + n + 1
 end
-return #ARGV
+return reply
 """
 
 
-def run_as_script(script: Script, pipeline: Pipeline) -> None:
-    """Send the commands queued on ``pipeline`` (not executed) as one call of ``script``.
+def run_as_script(script: Script, pipeline: Pipeline) -> Any:
+    """Send the commands queued on ``pipeline`` (not executed) as one call of ``script``; return
+    the last command's reply.
 
     ``script`` is ``RUN_COMMANDS`` registered on the pipeline's client. This reads redis-py's
     ``Pipeline.command_stack``, one of the internals the fast path is verified against.
@@ -69,4 +71,4 @@ def run_as_script(script: Script, pipeline: Pipeline) -> None:
         words.append(len(arguments))
         words.extend(arguments)
     pipeline.reset()
-    script(args=words)
+    return script(args=words)

@@ -14,16 +14,14 @@ from typing import TYPE_CHECKING
 
 from rq import Queue as RQQueue
 from rq import SimpleWorker
-from rq.defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT
 from rq.executions import Execution
 from rq.job import Job
 from rq.utils import now
 from rq.worker import WorkerStatus
 
-from app.queue.fast_path.due_job_mover import PromptRQScheduler
 from app.queue.fast_path.rq_log_filter import RQ_LINE_FILTER
 from app.queue.fast_path.scripts import RUN_COMMANDS, run_as_script
-from app.queue.worker.queue_worker import QueueWorker
+from app.queue.worker.queue_worker import ATTEMPT_FIELD, QueueWorker
 
 if TYPE_CHECKING:
     from redis.client import Pipeline
@@ -37,13 +35,17 @@ SUSPENSION_CHECK_SECONDS = 1.0
 
 
 class FewerRoundTrips(SimpleWorker):
-    """The round-trip overrides, mixed in before ``QueueWorker`` (whose ``record_execution_end``
-    and ``job_ended`` hooks it fills); every other method it overrides is RQ's."""
+    """The round-trip overrides, mixed in before ``QueueWorker`` (whose ``count_attempt``,
+    ``record_execution_end`` and ``job_ended`` hooks it fills); the rest override RQ's methods."""
 
     log_result_lifespan = False  # RQ's "result is kept for N seconds" line after every job
+    # RQ stores due times in whole seconds and push_at rounds up, so RQ's one-second poll made
+    # jobs up to two seconds late; ten polls a second keep lateness near one second.
+    due_job_poll_seconds = 0.1
     _registration_expires = 0.0  # time.monotonic() at which our rq:worker key lapses
     _next_suspension_check = 0.0
     _run_commands: Script | None = None
+    _attempt = 0
 
     def bootstrap(self, *args: object, **kwargs: object) -> None:
         """Start-up as usual, with RQ's per-job INFO lines dropped (ours say the same)."""
@@ -100,8 +102,13 @@ class FewerRoundTrips(SimpleWorker):
             pipeline.persist(job.key)
             if len(self.queues) == 1:  # RQ dequeues with BLMOVE through the intermediate list
                 pipeline.lrem(self.queues[0].intermediate_queue_key, 1, job.id)
-            run_as_script(self._run_commands, pipeline)
+            pipeline.hincrby(job.key, ATTEMPT_FIELD, 1)  # last: its reply is the script's
+            self._attempt = int(run_as_script(self._run_commands, pipeline))
         return execution
+
+    def count_attempt(self, job: Job) -> int:
+        """Counted already, in ``prepare_execution``'s single call."""
+        return self._attempt
 
     def prepare_job_execution(self, job: Job, remove_from_intermediate_queue: bool = False) -> None:
         """Nothing left to write: ``prepare_execution`` did it in the same round trip (RQ's
@@ -118,35 +125,6 @@ class FewerRoundTrips(SimpleWorker):
             self.set_state(WorkerStatus.IDLE, pipeline=pipeline)
             self.heartbeat(pipeline=pipeline)
             pipeline.execute()
-
-    def _start_scheduler(
-        self,
-        burst: bool = False,
-        logging_level: str | None = "INFO",
-        date_format: str = DEFAULT_LOGGING_DATE_FORMAT,
-        log_format: str = DEFAULT_LOGGING_FORMAT,
-    ) -> None:
-        """RQ's ``_start_scheduler`` with ``PromptRQScheduler`` in place of ``RQScheduler``."""
-        self.scheduler = PromptRQScheduler(
-            self.queues,
-            connection=self.connection,
-            logging_level=logging_level if logging_level is not None else self.log.level,
-            date_format=date_format,
-            log_format=log_format,
-            serializer=self.serializer,
-        )
-        self.scheduler.acquire_locks()
-        if not self.scheduler.acquired_locks:
-            return
-        if not burst:
-            self.scheduler.start()
-            return
-        try:
-            self.scheduler.register_birth()
-            self.scheduler.enqueue_scheduled_jobs()
-        finally:
-            self.scheduler.release_locks()
-            self.scheduler.register_death()
 
 
 class FastQueueWorker(FewerRoundTrips, QueueWorker):

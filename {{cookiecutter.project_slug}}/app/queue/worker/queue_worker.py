@@ -9,14 +9,19 @@ from typing import TYPE_CHECKING, Any
 
 from rq import Queue as RQQueue
 from rq import SimpleWorker
+from rq.defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT
 from rq.exceptions import DeserializationError
 from rq.job import Job
 from rq.utils import now
 from rq.worker import WorkerStatus
 
+from app.queue.current_job import CurrentJob, running
+from app.queue.redis_outage import RedisOutage
 from app.queue.stored_jobs import stored_function
+from app.queue.worker.due_jobs import DueJobMover
 from app.queue.worker.job_heartbeat import JobHeartbeat
 from app.queue.worker.job_lease import JobLease
+from app.queue.worker.rq_outage_lines import RQOutageLines
 from app.queue.worker.unloadable_jobs import UNLOADABLE_ERROR, load_failure
 
 if TYPE_CHECKING:
@@ -26,6 +31,8 @@ if TYPE_CHECKING:
 
 # A running job's "started" entry lapses this many heartbeat intervals after the last renewal.
 HEARTBEAT_GRACE_BEATS = 2
+# The job hash field counting how many times workers started the job (RQ ignores it).
+ATTEMPT_FIELD = "attempt"
 
 
 class QueueWorker(SimpleWorker):
@@ -41,12 +48,18 @@ class QueueWorker(SimpleWorker):
     - warm shutdown: SIGTERM or SIGINT lets the current job finish, then the worker exits, even
       when the signal lands during start-up;
     - unloadable jobs (corrupt data, another serializer, an argument whose class cannot be
-      imported) fail at once, without retries, instead of stopping the worker.
+      imported) fail at once, without retries, instead of stopping the worker;
+    - RQ's scheduler (the mover of due ``push_at`` jobs) runs in a thread, not a forked process
+      (``due_jobs.py``), and a Redis outage logs one WARNING and one INFO, not a retry line each
+      second and a traceback. This overrides ``_start_scheduler`` and ``stop_scheduler``.
 
     ``app.queue.fast_path.worker.FastQueueWorker`` adds round-trip savings on top.
     """
 
     app_log = logging.getLogger("app.worker")
+    due_job_poll_seconds = 1.0  # RQ's scheduler interval
+    _redis_outage: RedisOutage | None = None
+    _outage_lines: RQOutageLines | None = None
     _job_heartbeat: JobHeartbeat | None = None
     _lease: JobLease | None = None
     _outcome_discarded = False
@@ -61,7 +74,54 @@ class QueueWorker(SimpleWorker):
         """
         signal.signal(signal.SIGINT, self.request_stop)
         signal.signal(signal.SIGTERM, self.request_stop)
+        self._outage_lines = RQOutageLines(self.redis_outage)
+        logging.getLogger("rq.worker").addFilter(self._outage_lines)
         super().bootstrap(*args, **kwargs)  # type: ignore[arg-type]
+
+    @property
+    def redis_outage(self) -> RedisOutage:
+        """This worker's view of its Redis link, shared with its due-job mover."""
+        if self._redis_outage is None:
+            options = self.connection.connection_pool.connection_kwargs
+            address = f"{options.get('host')}:{options.get('port')}/{options.get('db')}"
+            self._redis_outage = RedisOutage(address, self.app_log)
+        return self._redis_outage
+
+    def _start_scheduler(
+        self,
+        burst: bool = False,
+        logging_level: str | None = "INFO",
+        date_format: str = DEFAULT_LOGGING_DATE_FORMAT,
+        log_format: str = DEFAULT_LOGGING_FORMAT,
+    ) -> None:
+        """RQ's ``_start_scheduler`` with ``DueJobMover`` (a thread) in place of a forked one."""
+        self.scheduler = DueJobMover(
+            self.queues,
+            connection=self.connection,
+            poll_seconds=self.due_job_poll_seconds,
+            logging_level=logging_level if logging_level is not None else self.log.level,
+            date_format=date_format,
+            log_format=log_format,
+            serializer=self.serializer,
+            outage=self.redis_outage,
+        )
+        self.scheduler.acquire_locks()
+        if not self.scheduler.acquired_locks:
+            return  # another worker moves due jobs; RQ's maintenance retries the locks
+        if not burst:
+            self.scheduler.start()
+            return
+        try:
+            self.scheduler.register_birth()
+            self.scheduler.enqueue_scheduled_jobs()
+        finally:
+            self.scheduler.release_locks()
+            self.scheduler.register_death()
+
+    def stop_scheduler(self) -> None:
+        """Stop the due-job mover's thread (RQ signals and joins a process here)."""
+        if isinstance(self.scheduler, DueJobMover):
+            self.scheduler.stop_thread()
 
     def request_stop(self, signum: int, frame: FrameType | None) -> None:
         """RQ's warm shutdown, remembered: RQ only flags it when a job is running."""
@@ -80,19 +140,26 @@ class QueueWorker(SimpleWorker):
         """
         if self.stop_signalled:
             return None
-        return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
+        result = super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
+        self.redis_outage.answered()  # RQ returns only once Redis has answered
+        return result
 
     def execute_job(self, job: Job, queue: RQQueue) -> None:
         """RQ's ``SimpleWorker.execute_job``, with the job's heartbeat renewed while it runs."""
         execution = self.prepare_execution(job)
         self._lease = JobLease(self.connection, job, execution)
         self._outcome_discarded = False
+        attempt = self.count_attempt(job)
         try:
-            with self.job_heartbeat().running(job, execution):
+            with self.job_heartbeat().running(job, execution), running(CurrentJob(job.id, attempt)):
                 self.perform_job(job, queue, execution)
         finally:
             self._lease = None
         self.job_ended()
+
+    def count_attempt(self, job: Job) -> int:
+        """Count this start in the job's hash (``attempt``); ``current_job()`` reports it."""
+        return int(self.connection.hincrby(job.key, ATTEMPT_FIELD, 1))
 
     def job_ended(self) -> None:
         """What RQ writes once a job is over: the worker is idle again."""
@@ -198,3 +265,5 @@ class QueueWorker(SimpleWorker):
         if self._job_heartbeat is not None:
             self._job_heartbeat.close()
         super().teardown()
+        if self._outage_lines is not None:
+            logging.getLogger("rq.worker").removeFilter(self._outage_lines)
