@@ -59,7 +59,7 @@ RULES: dict[str, Rule] = {
         lambda value: SLUG.fullmatch(value) is not None,
     ),
     "description": ("must be a single line", lambda value: not set(value) & {"\n", "\r"}),
-    "python_version": one_of("3.11", "3.12", "3.13"),
+    "python_version": one_of("3.11", "3.12", "3.13", "3.14"),
     "queue_connection": one_of("sync", "redis"),
     "redis_host": ("must be a hostname or IP address without spaces", is_host),
     "redis_port": integer_between(1, 65535),

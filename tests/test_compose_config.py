@@ -29,7 +29,7 @@ COMBINATIONS: dict[str, dict[str, str]] = {
         "python_version": python,
     }
     for scheduler in ("yes", "no")
-    for python in ("3.11", "3.12", "3.13")
+    for python in ("3.11", "3.12", "3.13", "3.14")
 }
 COMBINATIONS["custom-port-and-replicas"] = {"web_port": "9000", "worker_replicas": "5"}
 APP_SERVICES = ("web", "worker", "scheduler")
@@ -172,7 +172,7 @@ def test_compose_file_is_also_valid_for_compose_v1(baked: Any) -> None:
     assert result.returncode == 0, result.stderr
 
 
-@pytest.mark.parametrize("python_version", ["3.11", "3.12", "3.13"])
+@pytest.mark.parametrize("python_version", ["3.11", "3.12", "3.13", "3.14"])
 def test_dockerfiles_are_clean_under_hadolint(tmp_path: Path, python_version: str) -> None:
     linter = hadolint()
     project = bake(tmp_path, python_version=python_version)

@@ -52,7 +52,7 @@ INVALID_ANSWERS = [
     ("project_slug", "a", SLUG_RULE),
     ("project_slug", "../escape", SLUG_RULE),
     ("description", "first line\nsecond line", "must be a single line"),
-    ("python_version", "3.10", "must be one of 3.11, 3.12, 3.13"),
+    ("python_version", "3.10", "must be one of 3.11, 3.12, 3.13, 3.14"),
     ("queue_connection", "rabbitmq", "must be one of sync, redis"),
     ("redis_host", "", "must be a hostname or IP address without spaces"),
     ("redis_host", "my redis", "must be a hostname or IP address without spaces"),
