@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from redis import Redis
 from rq import Queue as RQQueue
 from rq import Worker, get_current_job
@@ -17,7 +18,7 @@ from rq.job import Job
 from rq.registry import StartedJobRegistry
 
 from app import PROJECT_ROOT, Application
-from tests.support import polling
+from tests.support import jobs, polling
 from tests.support.redis_server import RedisServer
 from tests.support.workers import work
 
@@ -97,3 +98,13 @@ def test_sigterm_to_an_idle_worker_exits_zero(redis_server: RedisServer, tmp_pat
             worker.wait()
     assert "stopped unexpectedly" not in log_path.read_text()
     assert RQQueue("default", connection=Redis.from_url(redis_server.url)).count == 0
+
+
+def test_a_job_cancelled_while_running_keeps_its_result_as_rq_does(
+    redis_application: Application, redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    submission = redis_application.queue().submit(jobs.cancel_myself)
+    assert work(redis_application, burst=True) == 0
+    job = Job.fetch(submission.job_id, connection=Redis.from_url(redis_server.url))
+    assert job.return_value() == "finished anyway"
+    assert "Job outcome discarded" not in caplog.text

@@ -6,6 +6,8 @@ import os
 import time
 from pathlib import Path
 
+from rq import get_current_job
+
 from app.queue import current_job, task
 
 
@@ -80,3 +82,11 @@ def which_job() -> tuple[str, int] | None:
     """The running job's id and attempt, as ``current_job()`` tells the task."""
     job = current_job()
     return (job.id, job.attempt) if job else None
+
+
+def cancel_myself() -> str:
+    """Cancel the running job from inside it (as ``rq cancel`` would), then finish."""
+    job = get_current_job()
+    assert job is not None
+    job.cancel()
+    return "finished anyway"

@@ -43,9 +43,10 @@ class DueJobMover(RQScheduler):
 
     def stop_thread(self) -> None:
         """Stop the loop, then release the locks and unregister (what RQ's ``stop`` does)."""
+        if self._thread is None:
+            return  # never started: RQ's stop_scheduler does nothing either
         self._stopping.set()
-        if self._thread is not None:
-            self._thread.join()
+        self._thread.join()
         try:
             self.stop()
         except RedisError as error:

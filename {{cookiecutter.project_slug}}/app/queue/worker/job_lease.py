@@ -5,6 +5,9 @@ retries the job elsewhere or records it as failed. A worker that was silent that
 paused VM, a C extension holding the GIL) has lost the job, even if maintenance has not run yet:
 so a renewal succeeds only while the entry exists *and* has not expired, and the worker records a
 job's outcome only after such a renewal (fencing). A run that lost its lease writes nothing.
+
+An entry can also go because someone cancelled or stopped the job (``rq cancel``): nobody else
+runs it then, so the run keeps its outcome, as RQ records it.
 """
 
 from __future__ import annotations
@@ -17,13 +20,19 @@ from rq.job import Job
 
 # Renew an execution's entry in the started registry, only while it is held.
 #   KEYS[1]  the started registry, ``rq:wip:<queue>`` (a sorted set scored by expiry time)
+#   KEYS[2]  the job's hash, ``rq:job:<id>``
 #   ARGV[1]  the member, ``<job id>:<execution id>``
 #   ARGV[2]  now, in seconds since the epoch (the worker's clock, as RQ scores with it)
 #   ARGV[3]  the new expiry time
-# Returns 1 when renewed, 0 when the entry is gone or has expired (the lease is lost).
+# Returns 1 when renewed (HELD), 0 when the entry expired or went because maintenance handed the
+# job on (LOST), 2 when it went because the job was cancelled or stopped (RELEASED).
 RENEW_IF_HELD = """
 local expiry = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if not expiry then
+  local status = redis.call('HGET', KEYS[2], 'status')
+  if status == 'canceled' or status == 'stopped' then
+    return 2
+  end
   return 0
 end
 if expiry ~= 'inf' and tonumber(expiry) <= tonumber(ARGV[2]) then
@@ -32,6 +41,7 @@ end
 redis.call('ZADD', KEYS[1], 'XX', ARGV[3], ARGV[1])
 return 1
 """
+LOST, HELD, RELEASED = 0, 1, 2
 
 
 class JobLease:
@@ -39,22 +49,26 @@ class JobLease:
 
     def __init__(self, connection: Redis, job: Job, execution: Execution) -> None:
         self._script = connection.register_script(RENEW_IF_HELD)
-        self._registry_key = job.started_job_registry.key
+        self._keys = [job.started_job_registry.key, job.key]
         self._member = execution.composite_key
         self.renewed_at = time.monotonic()
         self.lost = False
 
     def renew(self, ttl: int) -> bool:
-        """Extend the lease by ``ttl`` seconds if it is still held; False once it is lost."""
+        """Extend the lease by ``ttl`` seconds if it is still held; False once it is lost.
+
+        A job cancelled or stopped while running is no longer renewed, but it is not lost: no
+        other worker runs it, so this run may still record its outcome (``lost`` stays False).
+        """
         if self.lost:
             return False
         now = time.time()
-        held = self._script(keys=[self._registry_key], args=[self._member, now, now + ttl])
-        if held:
+        state = self._script(keys=self._keys, args=[self._member, now, now + ttl])
+        if state == HELD:
             self.renewed_at = time.monotonic()
-        else:
-            self.lost = True
-        return bool(held)
+            return True
+        self.lost = state == LOST
+        return False
 
     def silent_for(self) -> float:
         """Seconds since the last successful renewal (or the start)."""

@@ -172,18 +172,19 @@ class QueueWorker(SimpleWorker):
         return self._job_heartbeat
 
     def maintain_heartbeats(self, job: Job, execution: Execution) -> None:
-        """RQ's renewal of the running job's heartbeats, only while this run holds its lease."""
+        """RQ's renewal of the running job's heartbeats, only while this run holds its lease;
+        without it, only the worker's own registration is renewed (the worker is alive)."""
         lease = self._lease
-        if lease is not None:
-            working_time = (now() - job.started_at).total_seconds() if job.started_at else 0.0
-            if not lease.renew(self.get_heartbeat_ttl(job, working_time)):
-                return
-        super().maintain_heartbeats(job, execution)
+        working_time = (now() - job.started_at).total_seconds() if job.started_at else 0.0
+        if lease is None or lease.renew(self.get_heartbeat_ttl(job, working_time)):
+            super().maintain_heartbeats(job, execution)
+        else:
+            self.heartbeat(self.job_monitoring_interval + 60)
 
     def handle_execution_ended(self, job: Job, queue: RQQueue, heartbeat_ttl: int) -> None:
         """The fence: before any outcome is written, renew the lease; a lost one discards it."""
         lease = self._lease
-        if lease is not None and not lease.renew(heartbeat_ttl):
+        if lease is not None and not lease.renew(heartbeat_ttl) and lease.lost:
             self._outcome_discarded = True
             self.app_log.warning(
                 "Job outcome discarded: this run was silent for %.1f s, past its lease, so the job"
@@ -247,13 +248,15 @@ class QueueWorker(SimpleWorker):
     def fail_unloadable(
         self, job: Job, queue: RQQueue, execution: Execution, error: DeserializationError
     ) -> bool:
-        """Record a job whose data cannot be loaded as failed, with no retry left."""
+        """Record a job whose data cannot be loaded as failed, with no retry left; RQ's exception
+        handlers (and its traceback line) see it as they see any failure."""
         reason = load_failure(job, error)
         self.app_log.error(
             "Job failed: %s; not retried",
             reason,
             extra={"job_id": job.id, "function": stored_function(job), "queue": queue.name},
         )
+        self.handle_exception(job, type(error), error, error.__traceback__)
         job.retries_left = 0
         job.ended_at = now()
         self.handle_job_failure(

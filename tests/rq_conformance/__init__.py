@@ -1,0 +1,1 @@
+"""RQ's own worker tests run against the generated worker class (see ``runner``)."""
