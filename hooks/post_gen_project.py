@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
+import secrets
 import socket
 import sys
 from pathlib import Path
 from typing import BinaryIO
 
 REDIS_TIMEOUT = 1.0
+# Written into .env with random values (URL-safe: no quoting needed in .env, compose or a URL).
+GENERATED_SECRETS = ("REDIS_PASSWORD", "DASHBOARD_PASSWORD")
+SECRET_BYTES = 32
 
 
 class RedisCheckFailed(Exception):
@@ -36,10 +39,20 @@ def remove_scheduler_files(project: Path, names: list[str]) -> None:
 
 
 def write_local_env(project: Path) -> None:
-    """Copy .env.example to .env unless a .env is already there."""
+    """Copy .env.example to .env (unless a .env is already there), giving every secret in
+    ``GENERATED_SECRETS`` that is empty there a fresh random value. Only .env holds them (it is
+    in .gitignore and .dockerignore); the file is readable by its owner only."""
     example, env = project / ".env.example", project / ".env"
-    if example.is_file() and not env.exists():
-        shutil.copyfile(example, env)
+    if not example.is_file() or env.exists():
+        return
+    lines = []
+    for line in example.read_text(encoding="utf-8").splitlines():
+        name, equals, value = line.partition("=")
+        if equals and name in GENERATED_SECRETS and not value:
+            line = f"{name}={secrets.token_urlsafe(SECRET_BYTES)}"
+        lines.append(line)
+    env.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    env.chmod(0o600)
 
 
 def resp_command(*words: str) -> bytes:
@@ -107,7 +120,10 @@ def advice(reason: str, port: int) -> str:
     """What to do about a failed check."""
     if reason.startswith("authentication failed"):
         return "Set REDIS_PASSWORD (and REDIS_USERNAME for an ACL user) in the environment."
-    return f"Start Redis, e.g. `redis-server --port {port}` or `docker compose up -d redis`."
+    return (
+        f"Start Redis, e.g. `redis-server --port {port}` (then empty REDIS_PASSWORD in .env), or"
+        " the project's own: `docker compose -f compose.yaml -f compose.local.yaml up -d redis`."
+    )
 
 
 def check_redis(mode: str, host: str, port: int) -> None:

@@ -1,8 +1,9 @@
 """Reject bad answers before cookiecutter writes any file.
 
-Cookiecutter renders this file with Jinja, then runs it with the project directory as the working
-directory. On the first bad answer it prints one ``ERROR: <field> <rule> (got <value>)`` line to
-stderr and exits 1; cookiecutter then removes the directory it created.
+Cookiecutter renders this file with Jinja, then runs it in the project directory it has just
+created. For every bad answer, in the prompts' order, it prints one
+``ERROR: <field> <rule> (got <value>)`` line to stderr, then a line saying nothing was generated,
+and exits 1; cookiecutter then removes the directory and prints its own report (a traceback) below.
 """
 
 from __future__ import annotations
@@ -19,6 +20,10 @@ SLUG = re.compile(r"[a-z][a-z0-9_-]*[a-z0-9]")
 HOST_LABEL = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")
 DIGITS = re.compile(r"[0-9]+")
 
+NAME_WITHOUT_SLUG = (
+    "slugifies to nothing; use letters or digits in it, or give a valid project_slug"
+)
+
 
 def rendered_answers() -> dict[str, object]:
     """The answers cookiecutter rendered into this file.
@@ -27,6 +32,14 @@ def rendered_answers() -> dict[str, object]:
     breaking this script, so even a two-line description gets a clean error message.
     """
     return json.loads(r"""{{ cookiecutter | tojson }}""")
+
+
+def rendered_name_slug() -> str:
+    """``project_name`` through ``slugify``, the filter behind project_slug's default.
+
+    Rendered by cookiecutter like the answers; slugify leaves only a-z, 0-9 and '-'.
+    """
+    return "{{ cookiecutter.project_name | slugify }}"
 
 
 def one_of(*choices: str) -> Rule:
@@ -70,19 +83,36 @@ RULES: dict[str, Rule] = {
 }
 
 
-def first_problem(answers: dict[str, object]) -> str | None:
-    """The error line for the first answer that breaks its rule, or None when all are fine."""
-    for field, (rule, check) in RULES.items():
-        value = str(answers.get(field, ""))
-        if not check(value):
-            return f"ERROR: {field} {rule} (got {value!r})"
-    return None
+def problems(answers: dict[str, object], name_slug: str) -> list[str]:
+    """One error line per answer that breaks its rule, in the prompts' order; [] when all are fine.
+
+    ``name_slug`` is project_name slugified. When it is empty and project_slug is invalid, the slug
+    is (normally) the empty default made from the name, so the line blames the name instead.
+    """
+    values = {field: str(answers.get(field, "")) for field in RULES}
+    broken = {field: rule for field, (rule, check) in RULES.items() if not check(values[field])}
+    if not name_slug and broken.pop("project_slug", None):
+        broken.setdefault("project_name", NAME_WITHOUT_SLUG)
+    return [
+        f"ERROR: {field} {broken[field]} (got {values[field]!r})"
+        for field in RULES
+        if field in broken
+    ]
+
+
+def nothing_generated(count: int) -> str:
+    """The line after the errors: the outcome, and what cookiecutter's traceback below means."""
+    answers = "the answer" if count == 1 else f"the {count} answers"
+    return (
+        f"Nothing was generated: fix {answers} above; "
+        "cookiecutter's traceback below only repeats that this check failed."
+    )
 
 
 def main() -> None:
-    problem = first_problem(rendered_answers())
-    if problem:
-        print(problem, file=sys.stderr)
+    lines = problems(rendered_answers(), rendered_name_slug())
+    if lines:
+        print(*lines, nothing_generated(len(lines)), "", sep="\n", file=sys.stderr)
         sys.exit(1)
 
 

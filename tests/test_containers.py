@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
+import subprocess
 import sys
 import time
 import urllib.error
@@ -31,6 +33,11 @@ pytestmark = pytest.mark.container
 WORKERS = 3
 JOBS = 30
 FINISHED, FAILED = "finished", "failed"
+PUSH_NATIVE = (
+    "from app import app\n"
+    "from app.jobs.reports import rebuild_report\n"
+    "print(app().queue().push(rebuild_report, 77))\n"
+)
 PUSH_AT = """
 import json
 from datetime import UTC, datetime, timedelta
@@ -58,8 +65,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Compose]:
             "APP_IMAGE": image,
             "DASHBOARD_IMAGE": f"{name}-dashboard:test",
             "DASHBOARD_PORT": str(free_port()),
-            "DASHBOARD_PASSWORD": "dashboard-test-password",
-            "REDIS_PASSWORD": "container-test-password",
         },
     )
     try:
@@ -72,6 +77,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Compose]:
         remove_image(compose.environment["DASHBOARD_IMAGE"])
         timings = ", ".join(f"{step} {seconds:.1f} s" for step, seconds in compose.timings.items())
         print(f"\ncontainer stack {name}: {timings}", file=sys.stderr)
+
+
+def dotenv(project: Path) -> dict[str, str]:
+    """The generated ``.env``: its passwords are the ones generation made (none is passed in)."""
+    lines = (project / ".env").read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines if "=" in line and not line.startswith("#"))
 
 
 def web(stack: Compose, method: str, path: str) -> tuple[int, dict[str, Any]]:
@@ -176,13 +187,14 @@ def test_check_command_passes_inside_the_containers(stack: Compose, service: str
     lines = result.stdout.splitlines()
     assert [line.split()[1].rstrip(":") for line in lines] == [
         "connection",
+        "fast_path",
         "redis",
         "tasks",
         "workers",
         "scheduler",
     ]
     assert all(line.startswith("ok ") for line in lines), lines
-    assert "answers (password)" in lines[1]
+    assert "answers (password)" in lines[2]
 
 
 def test_check_command_names_each_failing_item(stack: Compose) -> None:
@@ -203,9 +215,36 @@ def test_image_runs_unprivileged_without_secrets_tests_or_build_tools(stack: Com
     assert not {"gcc", "cc", "make"} & {Path(line).name for line in rest}
 
 
-def test_redis_refuses_clients_without_the_password(stack: Compose) -> None:
+def test_redis_refuses_clients_without_the_generated_password(stack: Compose) -> None:
     result = stack.exec("redis", "redis-cli", "ping")
     assert "NOAUTH" in result.stdout + result.stderr
+    password = dotenv(stack.directory)["REDIS_PASSWORD"]
+    assert len(password) >= 32
+    authenticated = stack.exec("redis", "redis-cli", "--no-auth-warning", "-a", password, "ping")
+    assert authenticated.stdout.strip() == "PONG"
+    image = stack.exec("web", "grep", "-rl", "--", password, "/app", "/home")
+    assert image.stdout == "", "the generated password is in the image"
+
+
+def test_the_image_is_built_once_and_scaling_touches_only_workers(stack: Compose) -> None:
+    app_services = {"web", "worker", "scheduler"}
+    containers = [c for c in stack.containers() if c["Service"] in app_services]
+    images = {
+        subprocess.run(
+            ["docker", "inspect", "--format", "{{.Image}}", c["ID"]],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        for c in containers
+    }
+    assert len(images) == 1, images
+    web_id = next(c["ID"] for c in containers if c["Service"] == "web")
+    stack.run("up", "-d", "--wait", "--scale", f"worker={WORKERS + 1}", timeout=300)
+    after = stack.containers()
+    assert next(c["ID"] for c in after if c["Service"] == "web") == web_id
+    assert len([c for c in after if c["Service"] == "worker"]) == WORKERS + 1
+    stack.run("up", "-d", "--wait", "--scale", f"worker={WORKERS}", timeout=300)
 
 
 def test_dashboard_profile_shows_the_queues_behind_a_password(stack: Compose) -> None:
@@ -215,7 +254,8 @@ def test_dashboard_profile_shows_the_queues_behind_a_password(stack: Compose) ->
         urllib.request.urlopen(url, timeout=10)
     assert refused.value.code == 401
     request = urllib.request.Request(url)
-    login = base64.b64encode(b"admin:" + stack.environment["DASHBOARD_PASSWORD"].encode())
+    password = dotenv(stack.directory)["DASHBOARD_PASSWORD"]
+    login = base64.b64encode(b"admin:" + password.encode())
     request.add_header("Authorization", f"Basic {login.decode()}")
     with urllib.request.urlopen(request, timeout=10) as response:
         queues = json.loads(response.read())["queues"]
@@ -236,6 +276,60 @@ def test_redis_restart_loses_no_queued_job(stack: Compose) -> None:
     stack.run("start", "worker", timeout=90)
     done = wait_until_done(stack, job_ids, timeout=120)
     assert {state["status"] for state in done.values()} == {FINISHED}
+
+
+def test_the_local_override_publishes_redis_for_native_runs(stack: Compose, tmp_path: Path) -> None:
+    """``compose.local.yaml``: Redis on 127.0.0.1:REDIS_PORT with .env's password; a native worker,
+    ``queues.py check`` and a push run against it."""
+    port = free_port()
+    local = Compose(stack.directory, f"{stack.project}local", {"REDIS_PORT": str(port)})
+    files = ["-f", "compose.yaml", "-f", "compose.local.yaml"]
+    native = {
+        **os.environ,
+        "QUEUE_CONNECTION": "redis",
+        "REDIS_HOST": "127.0.0.1",
+        "REDIS_PORT": str(port),
+        "STORAGE_PATH": str(tmp_path / "storage"),
+    }
+    log = tmp_path / "worker.log"
+    worker = None
+    try:
+        local.run(*files, "up", "-d", "--wait", "redis", timeout=300)
+        with log.open("w") as output:
+            worker = subprocess.Popen(
+                [sys.executable, "queues.py"],
+                cwd=stack.directory,
+                env=native,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            )
+        wait_for(lambda: "Listening on" in log.read_text(), 30, "native worker did not start")
+        check = subprocess.run(
+            [sys.executable, "queues.py", "check"],
+            cwd=stack.directory,
+            env=native,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert check.returncode == 0, check.stdout + check.stderr
+        pushed = subprocess.run(
+            [sys.executable, "-c", PUSH_NATIVE],
+            cwd=stack.directory,
+            env=native,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert pushed.stdout.strip() == "True", pushed.stderr
+        report = tmp_path / "storage" / "reports" / "report-77.json"
+        wait_for(report.exists, 30, "the native worker did not run the job")
+    finally:
+        if worker is not None:
+            worker.terminate()
+            worker.wait(timeout=30)
+        local.run(*files, "down", "--volumes", "--timeout", "5", check=False, timeout=120)
+    assert local.leftovers() == {"containers": [], "volumes": [], "networks": []}
 
 
 def test_down_removes_every_container_volume_and_network(stack: Compose) -> None:

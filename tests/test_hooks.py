@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import re
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cookiecutter.environment import StrictEnvironment
 from cookiecutter.exceptions import FailedHookException, OutputDirExistsException
 
 from helpers import TEMPLATE_ROOT, bake, load_hook
@@ -39,6 +42,9 @@ SLUG_RULE = (
     "(at least 2 characters)"
 )
 PORT_RULE = "must be an integer from 1 to 65535"
+NAME_WITHOUT_SLUG = (
+    "slugifies to nothing; use letters or digits in it, or give a valid project_slug"
+)
 
 # field, bad value, the rule the error line must state
 INVALID_ANSWERS = [
@@ -79,13 +85,75 @@ def error_lines(text: str) -> list[str]:
     return [line for line in text.splitlines() if line.startswith("ERROR:")]
 
 
+def slugify(text: str) -> str:
+    """What cookiecutter's ``slugify`` filter, behind project_slug's default, makes of ``text``."""
+    return StrictEnvironment().from_string("{{ text | slugify }}").render(text=text)
+
+
+def problems(answers: dict[str, str]) -> list[str]:
+    """The pre-gen hook's error lines for ``answers``, given the name's slug as it renders it."""
+    return load_hook("pre_gen_project").problems(answers, slugify(answers["project_name"]))
+
+
+# Cookiecutter 2.7's own report of a failed hook, after the hook's output: on stdout (its logger)
+# through the CLI, a traceback between these lines (file paths vary, so only its frame is fixed).
+COOKIECUTTER_HOOK_FAILED_FIRST = [
+    "ERROR: Stopping generation because pre_gen_project hook script didn't exit successfully",
+    "Traceback (most recent call last):",
+]
+COOKIECUTTER_HOOK_FAILED_LAST = [
+    "cookiecutter.exceptions.FailedHookException: Hook script failed (exit status: 1)",
+    "Hook script failed (exit status: 1)",
+]
+
+
+def run_cli(cwd: Path, *answers: str) -> subprocess.CompletedProcess[str]:
+    """``cookiecutter --no-input <template> <answers>`` in ``cwd``, stdout and stderr interleaved
+    as a terminal shows them."""
+    return subprocess.run(
+        [sys.executable, "-m", "cookiecutter", "--no-input", str(TEMPLATE_ROOT), *answers],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
 # --- pre_gen_project ------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(("field", "value", "rule"), INVALID_ANSWERS, ids=INVALID_IDS)
 def test_pre_gen_names_field_and_rule_of_bad_answer(field: str, value: str, rule: str) -> None:
-    problem = load_hook("pre_gen_project").first_problem({**VALID_ANSWERS, field: value})
-    assert problem == f"ERROR: {field} {rule} (got {value!r})"
+    assert problems({**VALID_ANSWERS, field: value}) == [f"ERROR: {field} {rule} (got {value!r})"]
+
+
+def test_pre_gen_reports_every_bad_answer_in_prompt_order() -> None:
+    answers = {**VALID_ANSWERS, "worker_replicas": "0", "project_slug": "My App", "web_port": "x"}
+    assert problems(answers) == [
+        f"ERROR: project_slug {SLUG_RULE} (got 'My App')",
+        f"ERROR: web_port {PORT_RULE} (got 'x')",
+        "ERROR: worker_replicas must be an integer from 1 to 64 (got '0')",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "slug", "expected"),
+    [
+        ("!!!", "", f"ERROR: project_name {NAME_WITHOUT_SLUG} (got '!!!')"),
+        ("!!!", "My App", f"ERROR: project_name {NAME_WITHOUT_SLUG} (got '!!!')"),
+        ("", "", "ERROR: project_name must not be empty (got '')"),
+        ("My App", "", f"ERROR: project_slug {SLUG_RULE} (got '')"),
+    ],
+    ids=["symbols-default-slug", "symbols-bad-slug", "empty-name", "explicit-empty-slug"],
+)
+def test_pre_gen_blames_a_name_that_slugifies_to_nothing(
+    name: str, slug: str, expected: str
+) -> None:
+    """project_slug's default is the name slugified; when that is empty and no valid slug was
+    given, the one line is about the name the user typed, not the slug it could not make."""
+    assert problems({**VALID_ANSWERS, "project_name": name, "project_slug": slug}) == [expected]
 
 
 @pytest.mark.parametrize(("field", "value", "rule"), INVALID_ANSWERS, ids=INVALID_IDS)
@@ -109,6 +177,63 @@ def test_bad_answer_fails_generation_with_one_line_and_leaves_nothing(
     assert not (tmp_path.parent / "escape").exists()
 
 
+def test_several_bad_answers_fail_generation_with_every_line_and_leave_nothing(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(FailedHookException):
+        bake(tmp_path, project_slug="1app", redis_host="my redis", web_port="0", redis_port="six")
+    assert capfd.readouterr().err == (
+        f"ERROR: project_slug {SLUG_RULE} (got '1app')\n"
+        "ERROR: redis_host must be a hostname or IP address without spaces (got 'my redis')\n"
+        f"ERROR: redis_port {PORT_RULE} (got 'six')\n"
+        f"ERROR: web_port {PORT_RULE} (got '0')\n"
+        "Nothing was generated: fix the 4 answers above; "
+        "cookiecutter's traceback below only repeats that this check failed.\n"
+        "\n"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_name_that_slugifies_to_nothing_fails_generation_with_its_line_and_leaves_nothing(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """The default slug falls back to an invalid placeholder (cookiecutter.json), so the hook
+    runs and names the real cause; the project directory is removed again."""
+    with pytest.raises(FailedHookException):
+        bake(tmp_path / "out", project_name="!!!", web_port="x")
+    assert error_lines(capfd.readouterr().err) == [
+        f"ERROR: project_name {NAME_WITHOUT_SLUG} (got '!!!')",
+        f"ERROR: web_port {PORT_RULE} (got 'x')",
+    ]
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_cli_name_that_slugifies_to_nothing_in_the_current_directory(tmp_path: Path) -> None:
+    """The new user's first run: the default output directory, the current one, exists."""
+    result = run_cli(tmp_path, "project_name=!!!", "redis_check=skip")
+    assert result.returncode == 1
+    assert result.stdout.splitlines()[0] == f"ERROR: project_name {NAME_WITHOUT_SLUG} (got '!!!')"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_shows_the_hook_lines_first_then_cookiecutter_traceback(tmp_path: Path) -> None:
+    """What the user's terminal shows: the hook's lines and a closing line, a blank line, then
+    cookiecutter's report of the failed hook with its traceback."""
+    result = run_cli(tmp_path, "web_port=x", "worker_replicas=0", "redis_check=skip")
+    lines = result.stdout.splitlines()
+    assert result.returncode == 1
+    assert lines[:6] == [
+        f"ERROR: web_port {PORT_RULE} (got 'x')",
+        "ERROR: worker_replicas must be an integer from 1 to 64 (got '0')",
+        "Nothing was generated: fix the 2 answers above; "
+        "cookiecutter's traceback below only repeats that this check failed.",
+        "",
+        *COOKIECUTTER_HOOK_FAILED_FIRST,
+    ]
+    assert lines[-2:] == COOKIECUTTER_HOOK_FAILED_LAST
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize(
     "answers",
     [
@@ -121,11 +246,19 @@ def test_bad_answer_fails_generation_with_one_line_and_leaves_nothing(
             "project_name": "O'Brien's Queue",
             "project_slug": "obriens-queue",
         },
+        {"project_name": "!!!", "project_slug": "my-app"},
     ],
-    ids=["defaults", "redis-no-scheduler", "edge-numbers", "ipv6-underscore-slug", "quotes"],
+    ids=[
+        "defaults",
+        "redis-no-scheduler",
+        "edge-numbers",
+        "ipv6-underscore-slug",
+        "quotes",
+        "symbols-name-with-slug",
+    ],
 )
 def test_pre_gen_accepts_valid_answers(tmp_path: Path, answers: dict[str, str]) -> None:
-    assert load_hook("pre_gen_project").first_problem({**VALID_ANSWERS, **answers}) is None
+    assert problems({**VALID_ANSWERS, **answers}) == []
     assert bake(tmp_path, **answers).is_dir()
 
 
@@ -147,11 +280,17 @@ def test_include_scheduler_decides_whether_scheduler_files_exist(
     assert present == (set(SCHEDULER_FILES) if include_scheduler == "yes" else set())
 
 
-def test_post_gen_writes_env_equal_to_env_example(tmp_path: Path) -> None:
+def test_post_gen_writes_env_from_env_example_with_generated_secrets(tmp_path: Path) -> None:
     project = bake(tmp_path, queue_connection="redis", redis_port="6390", web_port="8080")
-    example = (project / ".env.example").read_text()
-    assert (project / ".env").read_text() == example
-    assert "6390" in example and "8080" in example
+    example = (project / ".env.example").read_text().splitlines()
+    written = (project / ".env").read_text().splitlines()
+    assert len(written) == len(example)
+    for expected, line in zip(example, written, strict=True):
+        if expected in ("REDIS_PASSWORD=", "DASHBOARD_PASSWORD="):
+            assert line.startswith(expected) and len(line) > len(expected) + 32, line
+        else:
+            assert line == expected
+    assert "REDIS_PORT=6390" in example and "WEB_PORT=8080" in example
 
 
 def test_write_local_env_keeps_an_existing_env(tmp_path: Path) -> None:
@@ -185,7 +324,7 @@ def test_redis_check_warn_generates_project_when_redis_is_down(
     err = capfd.readouterr().err
     assert project.is_dir()
     assert f"WARNING: Redis check at 127.0.0.1:{unused_port} failed: connection refused" in err
-    assert "docker compose up -d redis" in err
+    assert "docker compose -f compose.yaml -f compose.local.yaml up -d redis" in err
 
 
 def test_redis_check_require_fails_and_leaves_nothing_when_redis_is_down(

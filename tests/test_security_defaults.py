@@ -59,3 +59,23 @@ def test_only_loopback_ports_are_published_and_redis_none(project: Path) -> None
 def test_pickle_can_be_swapped_for_json(project: Path) -> None:
     assert "QUEUE_SERIALIZER=pickle" in (project / ".env.example").read_text().splitlines()
     assert "QUEUE_SERIALIZER=json" in (project / "README.md").read_text()
+
+
+def test_generation_writes_fresh_random_secrets_into_env_only(
+    project: Path, tmp_path: Path
+) -> None:
+    def secrets_in(path: Path) -> dict[str, str]:
+        lines = path.read_text().splitlines()
+        pairs = [line.split("=", 1) for line in lines if "=" in line and not line.startswith("#")]
+        return {name: value for name, value in pairs if name.endswith("_PASSWORD")}
+
+    first = secrets_in(project / ".env")
+    second = secrets_in(bake(tmp_path) / ".env")
+    assert set(first) == {"REDIS_PASSWORD", "DASHBOARD_PASSWORD"}
+    assert all(
+        len(value) >= 32 and re.fullmatch(r"[A-Za-z0-9_-]+", value) for value in first.values()
+    )
+    assert first["REDIS_PASSWORD"] != first["DASHBOARD_PASSWORD"]
+    assert set(first.values()).isdisjoint(second.values())
+    assert set(secrets_in(project / ".env.example").values()) == {""}
+    assert (project / ".env").stat().st_mode & 0o077 == 0

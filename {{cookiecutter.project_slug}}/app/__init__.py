@@ -30,7 +30,9 @@ class Application:
         self.base_path = Path(base_path).resolve()
         self.config: Config = load_config(self.base_path, environ)
         self.queue_settings: QueueSettings = queue_settings(self.config)
-        self._log = configure_logging(self.config.get("app.log_level"))
+        self._log = configure_logging(
+            self.config.get("app.log_level"), self.config.get("app.log_format", "text")
+        )
         self._queue: Queue | None = None
         self._reports: Reports | None = None
         self._lock = threading.Lock()

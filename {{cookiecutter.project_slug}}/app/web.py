@@ -10,6 +10,24 @@ from fastapi.responses import JSONResponse
 from app import Application
 from app.jobs.reports import rebuild_report
 
+TRACEBACK_HEADER = "Traceback (most recent call last):"
+UNDESCRIBED_FAILURE = "the job failed; its traceback is in the worker's log"
+
+
+def public_error(error: str | None) -> str | None:
+    """A failure as ``RuntimeError: message``: the exception's type and message, no traceback.
+
+    A traceback names server files and code; it stays in the worker's log. Of the last exception
+    in ``error`` (a traceback as RQ stores it, or the sync driver's one-line form) this keeps the
+    lines that start at column 0: the type, the message and any notes.
+    """
+    if not error:
+        return error
+    lines = error.splitlines()
+    last_header = max((i for i, line in enumerate(lines) if line == TRACEBACK_HEADER), default=-1)
+    kept = [line for line in lines[last_header + 1 :] if line and not line[0].isspace()]
+    return "\n".join(kept) or UNDESCRIBED_FAILURE
+
 
 def create_web(application: Application) -> FastAPI:
     """Build the FastAPI app for ``application``."""
@@ -25,7 +43,7 @@ def create_web(application: Application) -> FastAPI:
 
     @web.get("/jobs/{job_id}")
     def job_status(job_id: str) -> dict[str, Any]:
-        """A job's status, result or error."""
+        """A job's status, result or error (type and message only, see ``public_error``)."""
         state = application.queue().status(job_id)
         if state is None:
             raise HTTPException(status_code=404, detail=f"no job {job_id!r} is known")
@@ -34,7 +52,7 @@ def create_web(application: Application) -> FastAPI:
             "status": state.status,
             "function": state.function,
             "result": state.result,
-            "error": state.error,
+            "error": public_error(state.error),
         }
 
     @web.get("/health")

@@ -6,10 +6,12 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from app import Application
-from app.web import create_web
+from app import PROJECT_ROOT, Application
+from app.web import UNDESCRIBED_FAILURE, create_web, public_error
 from tests.conftest import make_application
+from tests.support import jobs
 from tests.support.redis_server import free_port
+from tests.support.workers import work
 
 
 def client_for(application: Application) -> TestClient:
@@ -30,6 +32,55 @@ def test_job_status_route_shows_the_result(application: Application) -> None:
     assert body["status"] == "finished"
     assert body["function"] == "app.jobs.reports.rebuild_report"
     assert body["result"]["report_id"] == 3
+
+
+def assert_no_internals(text: str) -> None:
+    """No traceback, no server path, no source file in an answer."""
+    assert "Traceback" not in text
+    assert str(PROJECT_ROOT) not in text
+    assert ".py" not in text
+
+
+def test_failed_job_shows_type_and_message_only(redis_application: Application) -> None:
+    failed = redis_application.queue().options(retries=0).submit(jobs.fail, "disk full")
+    work(redis_application, burst=True)
+    response = client_for(redis_application).get(f"/jobs/{failed.job_id}")
+    assert response.json()["status"] == "failed"
+    assert response.json()["error"] == "RuntimeError: disk full"
+    assert_no_internals(response.text)
+
+
+def test_failed_sync_job_shows_type_and_message(application: Application) -> None:
+    client = client_for(application)
+    failed = application.queue().submit(jobs.fail, "disk full")
+    response = client.get(f"/jobs/{failed.job_id}")
+    assert response.json()["error"] == "RuntimeError: disk full"
+    assert_no_internals(response.text)
+
+
+def test_public_error_keeps_the_last_exception_of_a_chain() -> None:
+    stored = """Traceback (most recent call last):
+  File "/srv/app/app/jobs/reports.py", line 3, in rebuild_report
+    open(path)
+FileNotFoundError: [Errno 2] No such file or directory: 'x'
+
+The above exception was the direct cause of the following exception:
+
+Traceback (most recent call last):
+  File "/srv/app/app/jobs/reports.py", line 5, in rebuild_report
+    raise RuntimeError("report 7 has no data")
+    ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^
+RuntimeError: report 7 has no data
+second line of the message
+"""
+    assert public_error(stored) == "RuntimeError: report 7 has no data\nsecond line of the message"
+
+
+def test_public_error_drops_file_lines_and_keeps_none() -> None:
+    syntax = '  File "/srv/app/app/jobs/x.py", line 1\n    def (\n        ^\nSyntaxError: bad'
+    assert public_error(syntax) == "SyntaxError: bad"
+    assert public_error(None) is None
+    assert public_error('  File "/srv/app/x.py", line 1') == UNDESCRIBED_FAILURE
 
 
 def test_unknown_job_is_404(application: Application) -> None:

@@ -55,11 +55,14 @@ class RedisServer:
         return f"redis://{auth}127.0.0.1:{self.port}/0"
 
     def environment(self) -> dict[str, str]:
-        """The variables an application needs to use this server."""
-        env = {"REDIS_HOST": "127.0.0.1", "REDIS_PORT": str(self.port), "REDIS_DB": "0"}
-        if self.password:
-            env["REDIS_PASSWORD"] = self.password
-        return env
+        """The variables an application needs to use this server (a blank password too: the
+        one generation wrote into .env is not this server's)."""
+        return {
+            "REDIS_HOST": "127.0.0.1",
+            "REDIS_PORT": str(self.port),
+            "REDIS_DB": "0",
+            "REDIS_PASSWORD": self.password or "",
+        }
 
     def start(self, timeout: float = 10.0) -> RedisServer:
         binary = shutil.which("redis-server")

@@ -264,6 +264,17 @@ class QueueWorker(SimpleWorker):
         )
         return False
 
+    def unsubscribe(self) -> None:
+        """RQ's unsubscribe, with its listener thread told to stop first.
+
+        RQ stops the thread after sending UNSUBSCRIBE; when the reply wakes the thread before the
+        stop flag is set, it blocks for its next message and RQ's join gives up after a second,
+        so a stopping worker lingered a second. Stopping first lets the reply end the thread.
+        """
+        if self.pubsub_thread is not None:
+            self.pubsub_thread.stop()
+        super().unsubscribe()
+
     def teardown(self) -> None:
         if self._job_heartbeat is not None:
             self._job_heartbeat.close()
