@@ -22,11 +22,26 @@ def isolated_cookiecutter_config(tmp_path_factory: pytest.TempPathFactory) -> It
         yield
 
 
+# What the post-generation check reads from the environment, besides the answers.
+REDIS_CHECK_VARIABLES = (
+    "REDIS_USERNAME",
+    "REDIS_PASSWORD",
+    "REDIS_URL",
+    "REDIS_PASSWORD_FILE",
+    "REDIS_TLS",
+    "REDIS_TLS_CA_FILE",
+    "REDIS_TLS_CERT_FILE",
+    "REDIS_TLS_KEY_FILE",
+    "REDIS_TLS_VERIFY",
+)
+
+
 @pytest.fixture(autouse=True)
 def no_redis_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Hooks read REDIS_USERNAME/REDIS_PASSWORD; a test sets them only when it means to."""
-    monkeypatch.delenv("REDIS_USERNAME", raising=False)
-    monkeypatch.delenv("REDIS_PASSWORD", raising=False)
+    """Hooks read REDIS_USERNAME/REDIS_PASSWORD (and REDIS_URL, REDIS_PASSWORD_FILE, REDIS_TLS_*);
+    a test sets them only when it means to."""
+    for name in REDIS_CHECK_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
 
 
 def start_redis(directory: Path, password: str | None = None) -> Any:
@@ -47,6 +62,35 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 def redis_server_with_password(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """A redis-server that requires a password (``server.password``), for the whole session."""
     server = start_redis(tmp_path_factory.mktemp("redis-auth"), password="s3cret-for-tests")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def certificates(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A test CA with server and client certificates (openssl); skipped without it, except in
+    CI."""
+    support = load_support("certificates")
+    try:
+        return support.make_certificates(tmp_path_factory.mktemp("certificates"))
+    except support.CertificatesUnavailable as error:
+        load_support("redis_server").skip_unless_ci(f"TLS tests need openssl: {error}")
+        raise
+
+
+@pytest.fixture(scope="session")
+def tls_redis_server(tmp_path_factory: pytest.TempPathFactory, certificates: Any) -> Iterator[Any]:
+    """A TLS-only redis-server that requires client certificates and a password with ``@``, ``/``
+    and ``:`` (``server.password``), for the whole session."""
+    support = load_support("redis_server")
+    server = support.start_or_skip(
+        support.RedisServer(
+            tmp_path_factory.mktemp("redis-tls"),
+            password="p@ss/w:rd-for-tests",
+            tls=certificates,
+            tls_auth_clients=True,
+        )
+    )
     yield server
     server.stop()
 

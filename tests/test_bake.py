@@ -126,6 +126,18 @@ def test_queue_yaml_is_the_documented_configuration(tmp_path: Path) -> None:
         "      db: ${REDIS_DB:0}\n"
         "      username: ${REDIS_USERNAME:null}\n"
         "      password: ${REDIS_PASSWORD:null}\n"
+        "      url: ${REDIS_URL:null}\n"
+        "      password_file: ${REDIS_PASSWORD_FILE:null}\n"
+        "      tls: ${REDIS_TLS:null}\n"
+        "      tls_ca_file: ${REDIS_TLS_CA_FILE:null}\n"
+        "      tls_cert_file: ${REDIS_TLS_CERT_FILE:null}\n"
+        "      tls_key_file: ${REDIS_TLS_KEY_FILE:null}\n"
+        "      tls_verify: ${REDIS_TLS_VERIFY:required}\n"
+        "      sentinels: ${REDIS_SENTINELS:null}\n"
+        "      sentinel_master: ${REDIS_SENTINEL_MASTER:null}\n"
+        "      sentinel_password: ${REDIS_SENTINEL_PASSWORD:null}\n"
+        "      push_replicas: ${QUEUE_PUSH_REPLICAS:0}\n"
+        "      push_replicas_timeout_ms: ${QUEUE_PUSH_REPLICAS_TIMEOUT_MS:500}\n"
     )
 
 

@@ -79,14 +79,17 @@ def test_services_follow_the_scheduler_answer(baked: Any) -> None:
     assert set(config["services"]) == expected  # the dashboard only with its profile
 
 
-def test_one_image_for_every_app_service_built_for_the_chosen_python(baked: Any) -> None:
+def test_one_image_built_once_for_every_app_service_and_the_chosen_python(baked: Any) -> None:
     _, answers, config = baked
     services = {
         name: config["services"][name] for name in APP_SERVICES if name in config["services"]
     }
     assert len({service["image"] for service in services.values()}) == 1
+    builders = [name for name, service in services.items() if "build" in service]
+    assert builders == ["web"], "one service builds the image; the others run it by name"
+    python = services["web"]["build"]["args"]["PYTHON_VERSION"]
+    assert python == answers.get("python_version", "3.12")
     for service in services.values():
-        assert service["build"]["args"]["PYTHON_VERSION"] == answers.get("python_version", "3.12")
         assert service["depends_on"]["redis"]["condition"] == "service_healthy"
         assert service["init"] is True
         assert service["environment"]["QUEUE_CONNECTION"] == "redis"

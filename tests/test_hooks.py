@@ -395,3 +395,75 @@ def test_redis_check_skip_says_nothing_about_redis(
     bake(tmp_path, redis_check="skip", redis_port=str(unused_port))
     captured = capfd.readouterr()
     assert "Redis" not in captured.out + captured.err
+
+
+# --- post_gen_project: Redis check over TLS, REDIS_URL and REDIS_PASSWORD_FILE -----------------
+
+
+def tls_client_environment(monkeypatch: pytest.MonkeyPatch, server: Any, ca: Path) -> None:
+    """The project's TLS variables for ``server``: the CA, and the client certificate it asks."""
+    monkeypatch.setenv("REDIS_TLS_CA_FILE", str(ca))
+    monkeypatch.setenv("REDIS_TLS_CERT_FILE", str(server.tls.client_cert))
+    monkeypatch.setenv("REDIS_TLS_KEY_FILE", str(server.tls.client_key))
+
+
+def test_redis_check_reads_a_rediss_url_with_an_encoded_password(
+    tmp_path: Path,
+    capfd: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tls_redis_server: Any,
+) -> None:
+    server = tls_redis_server
+    assert server.url.startswith("rediss://") and "%40" in server.url and "%2F" in server.url
+    monkeypatch.setenv("REDIS_URL", server.url)
+    tls_client_environment(monkeypatch, server, server.tls.ca)
+    bake(tmp_path, redis_check="require", redis_port="1")  # the URL wins over the answers
+    captured = capfd.readouterr()
+    assert f"✓ Redis reachable at 127.0.0.1:{server.port} over TLS (Redis " in captured.out
+    assert server.password not in captured.out + captured.err
+
+
+def test_redis_check_over_tls_with_a_password_file(
+    tmp_path: Path,
+    capfd: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tls_redis_server: Any,
+) -> None:
+    server = tls_redis_server
+    secret = tmp_path / "redis-password"
+    secret.write_text(server.password + "\n", encoding="utf-8")
+    monkeypatch.setenv("REDIS_TLS", "true")
+    monkeypatch.setenv("REDIS_PASSWORD", "wrong")  # the secret file wins
+    monkeypatch.setenv("REDIS_PASSWORD_FILE", str(secret))
+    tls_client_environment(monkeypatch, server, server.tls.ca)
+    bake(tmp_path / "out", redis_check="require", redis_port=str(server.port))
+    assert f"✓ Redis reachable at 127.0.0.1:{server.port} over TLS" in capfd.readouterr().out
+
+
+def test_redis_check_names_certificate_verification_for_a_wrong_ca(
+    tmp_path: Path,
+    capfd: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tls_redis_server: Any,
+    certificates: Any,
+) -> None:
+    server = tls_redis_server
+    monkeypatch.setenv("REDIS_URL", server.url)
+    tls_client_environment(monkeypatch, server, certificates.wrong_ca)
+    with pytest.raises(FailedHookException):
+        bake(tmp_path, redis_check="require")
+    [line] = error_lines(capfd.readouterr().err)
+    assert f"127.0.0.1:{server.port} failed: TLS certificate verification failed" in line
+    assert "REDIS_TLS_CA_FILE" in line
+    assert server.password not in line
+
+
+def test_redis_check_refuses_an_unusable_url_without_its_password(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REDIS_URL", "redis://app:t0p/secret@cache.example.com:6379/0")
+    bake(tmp_path, redis_check="warn")
+    err = capfd.readouterr().err
+    assert "failed: REDIS_URL redis://app:***@cache.example.com:6379/0:" in err
+    assert "percent-encode" in err
+    assert "t0p" not in err and "secret" not in err

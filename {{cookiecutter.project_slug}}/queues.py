@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from app import Application, app
+from app import Application, ConfigError, app
 from app.queue.commands.checklist import check, passed
 from app.queue.commands.failed_jobs import failed_jobs, failed_queue_names, requeue
 from app.queue.commands.health import worker_health_problem
@@ -22,7 +22,10 @@ from app.queue.worker import run_worker
 
 def main(argv: list[str] | None = None) -> int:
     arguments = parser().parse_args(argv)
-    application = app()
+    try:
+        application = app()
+    except ConfigError as error:
+        return print_config_error(arguments, error)
     if arguments.command == "check":
         return print_checklist(application, live=True)
     if arguments.command == "health":
@@ -58,6 +61,17 @@ def parser() -> argparse.ArgumentParser:
     target.add_argument("job_id", nargs="?", help="the failed job to requeue")
     target.add_argument("--all", action="store_true", help="requeue every failed job")
     return parser
+
+
+def print_config_error(arguments: argparse.Namespace, error: ConfigError) -> int:
+    """A configuration that cannot be used: one ``FAIL config`` line for ``check`` (exit 1),
+    else one line on stderr (exit 2). Messages name the file, key and variable, never a
+    password."""
+    if arguments.command == "check":
+        print(f"FAIL config: {error}", flush=True)
+        return 1
+    print(f"Not started: {error}", file=sys.stderr, flush=True)
+    return 2
 
 
 def print_checklist(application: Application, live: bool) -> int:

@@ -11,6 +11,7 @@ from pathlib import Path
 from app.config import Config, ConfigError, load_config
 from app.logs import configure_logging
 from app.queue import Queue, build_queue
+from app.queue.redis_settings import tls_warning
 from app.queue.settings import QueueSettings, queue_settings
 from app.reports import Reports
 
@@ -33,6 +34,10 @@ class Application:
         self._log = configure_logging(
             self.config.get("app.log_level"), self.config.get("app.log_format", "text")
         )
+        if self.queue_settings.connection == "redis":
+            warning = tls_warning(self.queue_settings.redis)
+            if warning is not None:
+                self._log.warning(warning)
         self._queue: Queue | None = None
         self._reports: Reports | None = None
         self._lock = threading.Lock()

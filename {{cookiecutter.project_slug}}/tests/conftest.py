@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,7 +11,8 @@ import pytest
 from redis import Redis
 
 from app import PROJECT_ROOT, Application, current
-from tests.support.redis_server import RedisServer, start_or_skip
+from tests.support.certificates import Certificates, CertificatesUnavailable, make_certificates
+from tests.support.redis_server import RedisServer, skip_unless_ci, start_or_skip
 
 # Tests run jobs inline unless a test builds its own redis application: a developer's .env
 # (which may say QUEUE_CONNECTION=redis) must not send the suite to a Redis that is not there.
@@ -39,6 +41,41 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
     server = start_or_skip(RedisServer(tmp_path_factory.mktemp("redis")))
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def certificates(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
+    """A test CA with server and client certificates (openssl); skipped without openssl, except
+    in CI."""
+    try:
+        return make_certificates(tmp_path_factory.mktemp("certificates"))
+    except CertificatesUnavailable as error:
+        skip_unless_ci(f"TLS tests need openssl: {error}")
+        raise
+
+
+@pytest.fixture(scope="session")
+def replicated_redis(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[RedisServer, RedisServer]]:
+    """A master and one replica of it (``--replicaof``), each on a free loopback port."""
+    master = RedisServer(
+        tmp_path_factory.mktemp("redis-master"),
+        extra_arguments=("--repl-diskless-sync", "no"),  # the replica is online at once
+    )
+    start_or_skip(master)
+    arguments = ("--replicaof", "127.0.0.1", str(master.port))
+    replica = RedisServer(tmp_path_factory.mktemp("redis-replica"), extra_arguments=arguments)
+    try:
+        start_or_skip(replica)
+        with Redis(port=master.port) as client:  # streaming to the replica: WAIT answers 1
+            deadline = time.monotonic() + 10
+            while client.set("replica-synced", 1) and client.wait(1, 100) < 1:
+                assert time.monotonic() < deadline, "the replica did not sync with its master"
+        yield master, replica
+    finally:
+        replica.stop()
+        master.stop()
 
 
 @pytest.fixture

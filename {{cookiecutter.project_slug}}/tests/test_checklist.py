@@ -319,3 +319,22 @@ def test_queues_cli_check_and_health_subcommands(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(queues, "print_health", lambda application: 5)
     assert queues.main(["check"]) == 3
     assert queues.main(["health"]) == 5
+
+
+def test_an_unusable_redis_url_is_one_fail_line_without_the_password(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = "rediss://app:t0p/secret@cache.example.com:6380/0"  # "/" not percent-encoded
+
+    def configured() -> Application:
+        return make_application(tmp_path, QUEUE_CONNECTION="redis", REDIS_URL=url)
+
+    monkeypatch.setattr(queues, "app", configured)
+    assert queues.main(["check"]) == 1
+    [line] = capsys.readouterr().out.splitlines()
+    assert line.startswith("FAIL config: config/queue.yaml: queue.connections.redis.url")
+    assert "(REDIS_URL)" in line
+    assert "rediss://app:***@" in line and "percent-encode" in line
+    assert "t0p" not in line and "secret" not in line
+    assert queues.main(["health"]) == 2
+    assert "t0p" not in capsys.readouterr().err

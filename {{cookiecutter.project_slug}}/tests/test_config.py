@@ -28,6 +28,18 @@ def test_queue_yaml_defaults_match_the_documentation(project: Path) -> None:
         "db": 0,
         "username": None,
         "password": None,
+        "url": None,
+        "password_file": None,
+        "tls": None,
+        "tls_ca_file": None,
+        "tls_cert_file": None,
+        "tls_key_file": None,
+        "tls_verify": "required",
+        "sentinels": None,
+        "sentinel_master": None,
+        "sentinel_password": None,
+        "push_replicas": 0,
+        "push_replicas_timeout_ms": 500,
     }
 
 

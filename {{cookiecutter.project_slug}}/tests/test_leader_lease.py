@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pytest
 from redis import Redis
 from redis.backoff import NoBackoff
+from redis.connection import SSLConnection
 from redis.retry import Retry
 
 from app.leader_lease import LeaderLease
+from tests.conftest import make_application
 from tests.support.polling import wait_for
 from tests.support.redis_server import RedisServer, free_port
 
@@ -52,3 +55,22 @@ def test_no_redis_means_not_leading_and_one_warning_says_so(
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1
     assert warnings[0].startswith("Redis lost at test-redis (ConnectionError")
+
+
+def test_the_scheduler_lease_uses_the_shared_redis_settings_tls_included(tmp_path: Path) -> None:
+    from app.scheduling import Scheduler
+
+    application = make_application(
+        tmp_path,
+        QUEUE_CONNECTION="redis",
+        REDIS_URL="rediss://:secret@cache.example:6380/1",
+        REDIS_TLS_VERIFY="required",
+    )
+    lease = Scheduler(application).lease
+    assert lease is not None
+    pool = lease._client.connection_pool
+    assert pool.connection_class is SSLConnection
+    assert (pool.connection_kwargs["host"], pool.connection_kwargs["port"]) == (
+        "cache.example",
+        6380,
+    )

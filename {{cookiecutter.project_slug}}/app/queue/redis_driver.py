@@ -26,6 +26,7 @@ from rq.serializers import Serializer
 from app.queue.job import Call, JobState, Submission
 from app.queue.portability import NotPortable, check_importable, check_serializable
 from app.queue.redis_clients import describe_error, producer_client
+from app.queue.replica_wait import ReplicaWait
 from app.queue.settings import RedisSettings
 from app.queue.stored_jobs import stored_function
 
@@ -50,7 +51,8 @@ class RedisDriver:
         self._serializer = serializer
         self._redis: Redis = producer_client(settings)
         self._queues: dict[str, RQQueue] = {}
-        self._lean = _lean_enqueuer(self._redis, serializer) if fast_path else None
+        self._replicas = ReplicaWait.configured(settings)
+        self._lean = _lean_enqueuer(self._redis, serializer, self._replicas) if fast_path else None
         self._importable: weakref.WeakSet[Callable[..., Any]] = weakref.WeakSet()
 
     def enqueue(self, call: Call) -> Submission:
@@ -61,6 +63,7 @@ class RedisDriver:
                 self._lean.enqueue([call])
             else:
                 self._put(call)
+                self._confirm_replicas()
         except DuplicateJobError:
             self._log.info("Job already queued; not queued again", extra=context)
             return Submission(True, call.job_id, duplicate=True)
@@ -90,6 +93,7 @@ class RedisDriver:
                 with self._redis.pipeline() as pipeline:
                     queue.enqueue_many([_enqueue_data(call) for call in calls], pipeline=pipeline)
                     pipeline.execute()
+                self._confirm_replicas()
         except NotPortable as error:
             return self._refuse_many(context, str(error))
         except RedisError as error:
@@ -148,6 +152,11 @@ class RedisDriver:
         else:
             queue.schedule_job(job, _not_before(call.run_at), unique=True)
 
+    def _confirm_replicas(self) -> None:
+        """With QUEUE_PUSH_REPLICAS, wait until enough replicas hold what was just written."""
+        if self._replicas is not None:
+            self._replicas.confirm(self._redis)
+
     def _queue(self, name: str) -> RQQueue:
         queue = self._queues.get(name)
         if queue is None:
@@ -165,10 +174,12 @@ class RedisDriver:
         return 0
 
 
-def _lean_enqueuer(client: Redis, serializer: type[Serializer]) -> LeanEnqueuer:
+def _lean_enqueuer(
+    client: Redis, serializer: type[Serializer], replicas: ReplicaWait | None
+) -> LeanEnqueuer:
     from app.queue.fast_path.lean_enqueue import LeanEnqueuer
 
-    return LeanEnqueuer(client, serializer)
+    return LeanEnqueuer(client, serializer, replicas)
 
 
 def _job_arguments(call: Call) -> dict[str, Any]:

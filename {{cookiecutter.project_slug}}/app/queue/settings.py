@@ -3,28 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from app.config import Config, ConfigError
+from app.queue.config_values import boolean, choice, integer, names, text
 from app.queue.options import JobOptions
+from app.queue.redis_settings import RedisSettings, redis_settings
 
 DRIVERS = ("sync", "redis")
 SERIALIZER_NAMES = ("pickle", "json")
 
-
-@dataclass(frozen=True)
-class RedisSettings:
-    """Where Redis lives and how to log in."""
-
-    host: str
-    port: int
-    db: int
-    username: str | None
-    password: str | None
-
-    @property
-    def address(self) -> str:
-        return f"{self.host}:{self.port}/{self.db}"
+__all__ = ["QueueSettings", "RedisSettings", "WorkerTiming", "queue_settings"]
 
 
 @dataclass(frozen=True)
@@ -66,84 +54,27 @@ def queue_settings(config: Config) -> QueueSettings:
         )
     return QueueSettings(
         connection=connection,
-        redis=_redis_settings(config),
+        redis=redis_settings(config),
         defaults=_job_defaults(config),
-        strict=_boolean(config, "jobs.strict"),
-        serializer=_choice(config, "jobs.serializer", SERIALIZER_NAMES),
-        fast_path=_boolean(config, "jobs.fast_path"),
-        worker_queues=_names(config, "worker.queues"),
+        strict=boolean(config, "jobs.strict"),
+        serializer=choice(config, "jobs.serializer", SERIALIZER_NAMES),
+        fast_path=boolean(config, "jobs.fast_path"),
+        worker_queues=names(config, "worker.queues"),
         worker_timing=WorkerTiming(
-            heartbeat_interval=_integer(config, "worker.heartbeat_interval", low=1),
-            ttl=_integer(config, "worker.ttl", low=15),
-            maintenance_interval=_integer(config, "worker.maintenance_interval", low=1),
-            max_jobs=_integer(config, "worker.max_jobs", low=0),
+            heartbeat_interval=integer(config, "worker.heartbeat_interval", low=1),
+            ttl=integer(config, "worker.ttl", low=15),
+            maintenance_interval=integer(config, "worker.maintenance_interval", low=1),
+            max_jobs=integer(config, "worker.max_jobs", low=0),
         ),
-    )
-
-
-def _redis_settings(config: Config) -> RedisSettings:
-    key = "queue.connections.redis"
-    return RedisSettings(
-        host=_text(config, f"{key}.host"),
-        port=_integer(config, f"{key}.port", low=1, high=65535),
-        db=_integer(config, f"{key}.db", low=0, high=1_000_000),
-        username=_optional_text(config, f"{key}.username"),
-        password=_optional_text(config, f"{key}.password"),
     )
 
 
 def _job_defaults(config: Config) -> JobOptions:
     return JobOptions(
-        queue=_text(config, "jobs.queue"),
-        timeout=_integer(config, "jobs.timeout", low=1),
-        retries=_integer(config, "jobs.retries", low=0),
-        retry_backoff=_integer(config, "jobs.retry_backoff", low=0),
-        result_ttl=_integer(config, "jobs.result_ttl", low=-1),
-        failure_ttl=_integer(config, "jobs.failure_ttl", low=-1),
+        queue=text(config, "jobs.queue"),
+        timeout=integer(config, "jobs.timeout", low=1),
+        retries=integer(config, "jobs.retries", low=0),
+        retry_backoff=integer(config, "jobs.retry_backoff", low=0),
+        result_ttl=integer(config, "jobs.result_ttl", low=-1),
+        failure_ttl=integer(config, "jobs.failure_ttl", low=-1),
     )
-
-
-def _integer(config: Config, key: str, low: int, high: int | None = None) -> int:
-    value = config.get(key)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"{config.where(key)}: must be a whole number, got {value!r}")
-    if value < low or (high is not None and value > high):
-        bounds = f"from {low} to {high}" if high is not None else f"at least {low}"
-        raise ConfigError(f"{config.where(key)}: must be {bounds}, got {value}")
-    return value
-
-
-def _text(config: Config, key: str) -> str:
-    value = config.get(key)
-    if value is None or isinstance(value, (dict, list)) or str(value).strip() == "":
-        raise ConfigError(f"{config.where(key)}: must be a non-empty value, got {value!r}")
-    return str(value)
-
-
-def _optional_text(config: Config, key: str) -> str | None:
-    value: Any = config.get(key, None)
-    return None if value is None else str(value)
-
-
-def _choice(config: Config, key: str, choices: tuple[str, ...]) -> str:
-    value = config.get(key)
-    if value not in choices:
-        allowed = ", ".join(choices)
-        raise ConfigError(f"{config.where(key)}: must be one of {allowed}, got {value!r}")
-    return str(value)
-
-
-def _boolean(config: Config, key: str) -> bool:
-    value = config.get(key)
-    if not isinstance(value, bool):
-        raise ConfigError(f"{config.where(key)}: must be true or false, got {value!r}")
-    return value
-
-
-def _names(config: Config, key: str) -> tuple[str, ...]:
-    value = config.get(key)
-    names = value if isinstance(value, list) else str(value or "").split(",")
-    cleaned = tuple(str(name).strip() for name in names if str(name).strip())
-    if not cleaned:
-        raise ConfigError(f"{config.where(key)}: name at least one queue")
-    return cleaned

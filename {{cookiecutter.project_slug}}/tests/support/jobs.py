@@ -40,6 +40,23 @@ def record_once(directory: str, number: int) -> None:
     os.close(descriptor)
 
 
+def record_run(path: str, number: int, seconds: float = 0.0) -> None:
+    """Append ``start N <time>``, sleep ``seconds``, append ``end N <time>``: a log of runs that
+    outlives Redis, for the failover tests."""
+    _append(path, f"start {number} {time.time():.6f}\n")
+    time.sleep(seconds)
+    _append(path, f"end {number} {time.time():.6f}\n")
+
+
+def _append(path: str, line: str) -> None:
+    """One ``O_APPEND`` write: lines of concurrent runs never interleave."""
+    descriptor = os.open(path, os.O_CREAT | os.O_APPEND | os.O_WRONLY)
+    try:
+        os.write(descriptor, line.encode())
+    finally:
+        os.close(descriptor)
+
+
 def record_start(path: str) -> None:
     """Write the wall-clock time at which the job started."""
     Path(path).write_text(repr(time.time()), encoding="utf-8")

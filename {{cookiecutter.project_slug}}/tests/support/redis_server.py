@@ -1,16 +1,26 @@
-"""Start a private ``redis-server`` on a free loopback port for one test session."""
+"""Start a private ``redis-server`` on a free loopback port for one test session.
+
+With ``tls`` it listens on TLS only (``--port 0 --tls-port N``), verifying clients against the
+test CA when ``tls_auth_clients`` is on.
+"""
 
 from __future__ import annotations
 
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import quote
 
 import pytest
+
+if TYPE_CHECKING:  # the template's own tests load this file alone, by path
+    from tests.support.certificates import Certificates
 
 
 class RedisUnavailable(RuntimeError):
@@ -29,9 +39,15 @@ def start_or_skip(server: RedisServer) -> RedisServer:
     try:
         return server.start()
     except RedisUnavailable as error:
-        if running_in_ci():
-            pytest.fail(f"Redis is required in CI: {error}")
-        pytest.skip(f"Redis integration tests need redis-server: {error}")
+        skip_unless_ci(f"Redis integration tests need redis-server: {error}")
+        raise
+
+
+def skip_unless_ci(reason: str) -> None:
+    """Skip the test for ``reason``; under CI, where every tool must be installed, fail it."""
+    if running_in_ci():
+        pytest.fail(f"required in CI: {reason}")
+    pytest.skip(reason)
 
 
 def running_in_ci() -> bool:
@@ -48,21 +64,42 @@ class RedisServer:
     appendonly: bool = False
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    tls: Certificates | None = None
+    tls_auth_clients: bool = False
+    extra_arguments: tuple[str, ...] = ()
 
     @property
     def url(self) -> str:
-        auth = f":{self.password}@" if self.password else ""
-        return f"redis://{auth}127.0.0.1:{self.port}/0"
+        """``redis://`` (or ``rediss://``) with the password percent-encoded."""
+        auth = f":{quote(self.password, safe='')}@" if self.password else ""
+        scheme = "rediss" if self.tls else "redis"
+        return f"{scheme}://{auth}127.0.0.1:{self.port}/0"
 
     def environment(self) -> dict[str, str]:
         """The variables an application needs to use this server (a blank password too: the
         one generation wrote into .env is not this server's)."""
-        return {
+        environment = {
             "REDIS_HOST": "127.0.0.1",
             "REDIS_PORT": str(self.port),
             "REDIS_DB": "0",
             "REDIS_PASSWORD": self.password or "",
         }
+        if self.tls is not None:
+            environment.update(REDIS_TLS="true", REDIS_TLS_CA_FILE=str(self.tls.ca))
+            if self.tls_auth_clients:
+                environment.update(
+                    REDIS_TLS_CERT_FILE=str(self.tls.client_cert),
+                    REDIS_TLS_KEY_FILE=str(self.tls.client_key),
+                )
+        return environment
+
+    def client_options(self) -> dict[str, object]:
+        """redis-py keyword arguments for a test's own client of this server."""
+        options: dict[str, object] = {"password": self.password}
+        if self.tls is not None:
+            options.update(ssl_ca_certs=str(self.tls.ca), ssl_certfile=str(self.tls.client_cert))
+            options.update(ssl_keyfile=str(self.tls.client_key))
+        return options
 
     def start(self, timeout: float = 10.0) -> RedisServer:
         binary = shutil.which("redis-server")
@@ -88,6 +125,15 @@ class RedisServer:
         ]
         if self.password:
             command += ["--requirepass", self.password]
+        if self.tls is not None:
+            command[1:3] = ["--port", "0", "--tls-port", str(self.port)]
+            command += [
+                "--tls-cert-file", str(self.tls.server_cert),
+                "--tls-key-file", str(self.tls.server_key),
+                "--tls-ca-cert-file", str(self.tls.ca),
+                "--tls-auth-clients", "yes" if self.tls_auth_clients else "no",
+            ]  # fmt: skip
+        command += self.extra_arguments
         log = (self.directory / "redis.log").open("wb")
         self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
         self._wait_until_answering(timeout)
@@ -113,18 +159,23 @@ class RedisServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
-                raise RedisUnavailable(
-                    f"redis-server exited early; see {self.directory / 'redis.log'}"
-                )
+                raise RedisUnavailable(self._early_exit_reason())
             if self._answers_ping():
                 return
             time.sleep(0.05)
         self.stop()
         raise RedisUnavailable(f"redis-server did not answer PING within {timeout} s")
 
+    def _early_exit_reason(self) -> str:
+        log = self.directory / "redis.log"
+        text = log.read_text(errors="replace") if log.is_file() else ""
+        if self.tls is not None and "tls" in text.lower():
+            return f"this redis-server cannot serve TLS (built without it?); see {log}"
+        return f"redis-server exited early; see {log}"
+
     def _answers_ping(self) -> bool:
         try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as connection:
+            with self._connect() as connection:
                 if self.password:
                     connection.sendall(_command("AUTH", self.password))
                     connection.recv(64)
@@ -132,6 +183,14 @@ class RedisServer:
                 return connection.recv(64).startswith(b"+PONG")
         except OSError:
             return False
+
+    def _connect(self) -> socket.socket:
+        connection = socket.create_connection(("127.0.0.1", self.port), timeout=0.5)
+        if self.tls is None:
+            return connection
+        context = ssl.create_default_context(cafile=str(self.tls.ca))
+        context.load_cert_chain(str(self.tls.client_cert), str(self.tls.client_key))
+        return context.wrap_socket(connection, server_hostname="127.0.0.1")
 
 
 def _command(*words: str) -> bytes:

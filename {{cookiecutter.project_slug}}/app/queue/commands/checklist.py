@@ -4,7 +4,8 @@ Each item prints one line, ``ok``, ``FAIL`` or ``skip``, and the run fails when 
 
 - ``connection``: QUEUE_CONNECTION is ``redis``, so pushes go to workers.
 - ``fast_path``: whether QUEUE_FAST_PATH is on and in use with the installed RQ (never fails).
-- ``redis``: Redis answers PING with the configured REDIS_USERNAME/REDIS_PASSWORD.
+- ``redis``: Redis answers PING with the configured login; the line names the mode (plain, TLS,
+  Sentinel) and, with QUEUE_PUSH_REPLICAS, fails when Redis has fewer connected replicas.
 - ``tasks``: every module in ``app/jobs`` imports, and every public function in it is importable
   by name, as a worker will import it.
 - ``workers``: producers and workers agree on the Redis database and the queue names. Checked
@@ -35,6 +36,7 @@ from typing import Any
 
 import rq
 from redis import Redis
+from redis.sentinel import MasterNotFoundError
 
 from app.queue.commands.worker_registry import (
     databases_with_workers,
@@ -44,7 +46,12 @@ from app.queue.commands.worker_registry import (
 from app.queue.fast_path import fast_path_enabled
 from app.queue.options import task_overrides
 from app.queue.portability import NotPortable, check_importable
-from app.queue.redis_clients import describe_error, producer_client
+from app.queue.redis_clients import (
+    describe_error,
+    master_address,
+    monitored_masters,
+    producer_client,
+)
 from app.queue.settings import QueueSettings, RedisSettings
 
 TASK_PACKAGE = "app.jobs"
@@ -185,11 +192,42 @@ def _redis_item(client: Redis, redis: RedisSettings) -> Item:
     try:
         client.ping()
         version = client.info("server").get("redis_version", "unknown")
+        replicas = (
+            int(client.info("replication").get("connected_slaves", 0)) if redis.push_replicas else 0
+        )
+        master = master_address(client)
+    except MasterNotFoundError as error:
+        return Item("redis", FAIL, _unknown_master(redis) or describe_error(error, redis))
     except Exception as error:
         return Item("redis", FAIL, describe_error(error, redis))
-    login = f" as {redis.username}" if redis.username else ""
-    auth = f" (password{login})" if redis.password else " (no password)"
-    return Item("redis", OK, f"Redis {version} at {redis.address} answers{auth}")
+    login = f"password as {redis.username}" if redis.username else "password"
+    login = login if redis.password else "no password"
+    answers = f"Redis {version} at {redis.address} answers ({login}); mode {redis.mode}"
+    if master is not None:
+        answers += f", master now at {master}"
+    if replicas < redis.push_replicas:
+        return Item(
+            "redis",
+            FAIL,
+            f"{answers}; but it has {replicas} connected replica(s) and QUEUE_PUSH_REPLICAS is"
+            f" {redis.push_replicas}: every push would return False",
+        )
+    if redis.push_replicas:
+        answers += f"; pushes wait for {redis.push_replicas} of its {replicas} replica(s)"
+    return Item("redis", OK, answers)
+
+
+def _unknown_master(redis: RedisSettings) -> str | None:
+    """When the Sentinels answer but monitor no master of the configured name, say which they
+    monitor."""
+    known = monitored_masters(redis)
+    if known is None or redis.sentinel is None or redis.sentinel.master in known:
+        return None
+    return (
+        f"the Sentinels at {redis.sentinel.addresses} monitor no master named"
+        f" {redis.sentinel.master!r} (they monitor: {', '.join(sorted(known)) or 'none'});"
+        " set REDIS_SENTINEL_MASTER to one of them"
+    )
 
 
 def _tasks_item(tasks: Tasks, task_package: str) -> Item:

@@ -33,6 +33,7 @@ from app.queue.fast_path.scripts import ENQUEUE_JOBS
 from app.queue.fast_path.thread_connection import ThreadConnection
 from app.queue.job import Call
 from app.queue.options import JobOptions
+from app.queue.replica_wait import ReplicaWait
 
 # Fields RQ writes as empty strings for a job that has not run yet (see ``Job.to_dict``).
 EMPTY_FIELDS = (
@@ -56,8 +57,11 @@ COMPRESS_FROM_BYTES = 512
 class LeanEnqueuer:
     """Writes RQ jobs for one Redis client and serializer; caches the per-options constants."""
 
-    def __init__(self, client: Redis, serializer: type[Serializer]) -> None:
+    def __init__(
+        self, client: Redis, serializer: type[Serializer], replicas: ReplicaWait | None = None
+    ) -> None:
         self._client = client
+        self._replicas = replicas
         self._dumps = serializer.dumps
         self._script = client.register_script(ENQUEUE_JOBS)
         self._connection = ThreadConnection(client)
@@ -79,26 +83,37 @@ class LeanEnqueuer:
             return
         if len(calls) <= CHUNK:
             self._script(keys, self._arguments(calls, options, stamp), client=self._client)
-            return
-        with self._client.pipeline(transaction=True) as pipeline:
-            for start in range(0, len(calls), CHUNK):
-                chunk = calls[start : start + CHUNK]
-                self._script(keys, self._arguments(chunk, options, stamp), client=pipeline)
-            pipeline.execute()
+        else:
+            with self._client.pipeline(transaction=True) as pipeline:
+                for start in range(0, len(calls), CHUNK):
+                    chunk = calls[start : start + CHUNK]
+                    self._script(keys, self._arguments(chunk, options, stamp), client=pipeline)
+                pipeline.execute()
+        if self._replicas is not None:
+            self._replicas.confirm(self._client)
 
     def _send_one(self, keys: list[str], arguments: list[Any]) -> None:
-        """One EVALSHA on this thread's own connection.
+        """One EVALSHA on this thread's own connection (with QUEUE_PUSH_REPLICAS, and WAIT
+        sent with it, on the same connection: still one round trip).
 
         A dropped connection (Redis restarted) or an unknown script (its cache is empty after a
         restart) is retried through the regular client; a timeout is not, so a Redis that does not
         answer costs one timeout, not two.
         """
+        command = ("EVALSHA", self._script.sha, len(keys), *keys, *arguments)
         try:
-            self._connection.execute("EVALSHA", self._script.sha, len(keys), *keys, *arguments)
+            if self._replicas is None:
+                self._connection.execute(*command)
+                return
+            confirmed = self._connection.execute_all(command, self._replicas.command())[1]
         except RedisTimeoutError:
             raise
         except RedisError:
             self._script(keys, arguments, client=self._client)
+            if self._replicas is not None:
+                self._replicas.confirm(self._client)
+            return
+        self._replicas.check(confirmed)
 
     def _arguments(self, calls: Sequence[Call], options: JobOptions, stamp: str) -> list[Any]:
         arguments: list[Any] = [self._header(options)]

@@ -34,6 +34,17 @@ class ThreadConnection:
             self._local.connection = None
             raise
 
+    def execute_all(self, *commands: tuple[Any, ...]) -> list[Any]:
+        """Send ``commands`` together and read every reply (one round trip)."""
+        connection = self._connection()
+        try:
+            connection.send_packed_command(connection.pack_commands(commands))
+            return [connection.read_response() for _ in commands]
+        except BaseException:
+            connection.disconnect()
+            self._local.connection = None
+            raise
+
     def _connection(self) -> AbstractConnection:
         held = getattr(self._local, "connection", None)
         if held is None or held[1] != os.getpid():

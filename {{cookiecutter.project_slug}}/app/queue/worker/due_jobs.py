@@ -27,6 +27,9 @@ class DueJobMover(RQScheduler):
 
     def __init__(self, *args: Any, outage: RedisOutage, poll_seconds: float, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # The worker's own client (thread-safe), not one RQ rebuilds from its pool's arguments
+        # for a forked process: TLS and Sentinel come along as ``redis_clients.py`` built them.
+        self._connection = kwargs["connection"]
         self._outage = outage
         self._poll_seconds = poll_seconds
         self._stopping = threading.Event()

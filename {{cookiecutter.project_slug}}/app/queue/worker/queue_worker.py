@@ -58,6 +58,7 @@ class QueueWorker(SimpleWorker):
 
     app_log = logging.getLogger("app.worker")
     due_job_poll_seconds = 1.0  # RQ's scheduler interval
+    redis_address: str | None = None  # for outage lines; ``run.py`` sets it from the settings
     _redis_outage: RedisOutage | None = None
     _outage_lines: RQOutageLines | None = None
     _job_heartbeat: JobHeartbeat | None = None
@@ -82,8 +83,10 @@ class QueueWorker(SimpleWorker):
     def redis_outage(self) -> RedisOutage:
         """This worker's view of its Redis link, shared with its due-job mover."""
         if self._redis_outage is None:
-            options = self.connection.connection_pool.connection_kwargs
-            address = f"{options.get('host')}:{options.get('port')}/{options.get('db')}"
+            address = self.redis_address
+            if address is None:
+                options = self.connection.connection_pool.connection_kwargs
+                address = f"{options.get('host')}:{options.get('port')}/{options.get('db')}"
             self._redis_outage = RedisOutage(address, self.app_log)
         return self._redis_outage
 

@@ -60,6 +60,7 @@ def run_worker(
             "worker": worker.name,
             "queues": ",".join(settings.worker_queues),
             "redis": settings.redis.address,
+            "redis_mode": settings.redis.mode,
             "worker_class": type(worker).__name__,
             "burst": burst,
         },
@@ -93,7 +94,7 @@ def build_worker(settings: QueueSettings, log: logging.Logger, name: str | None)
         RQQueue(queue_name, connection=connection, serializer=serializer)
         for queue_name in settings.worker_queues
     ]
-    return worker_class(settings, log)(
+    worker = worker_class(settings, log)(
         queues,
         connection=connection,
         name=name or default_worker_name(),
@@ -104,3 +105,5 @@ def build_worker(settings: QueueSettings, log: logging.Logger, name: str | None)
         job_monitoring_interval=timing.heartbeat_interval,
         maintenance_interval=timing.maintenance_interval,
     )
+    worker.redis_address = settings.redis.address
+    return worker
