@@ -18,7 +18,7 @@ import yaml
 from helpers import TEMPLATE_ROOT, bake
 
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|API_KEY")
-# The secrets generation fills in .env (the other secrets, e.g. REDIS_SENTINEL_PASSWORD, stay empty).
+# The secrets generation fills in .env (others, e.g. REDIS_SENTINEL_PASSWORD, stay empty).
 GENERATED = {"REDIS_PASSWORD", "DASHBOARD_PASSWORD"}
 
 
