@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-import shutil
 import socket
 import ssl
 import subprocess
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.support.certificates import Certificates
-from tests.support.redis_server import RedisUnavailable, free_port
+from tests.support.redis_server import (
+    RedisUnavailable,
+    free_port,
+    redis_server_binary,
+    stop_process,
+    wait_until_answering,
+)
 
 MASTER_NAME = "mymaster"
 
@@ -37,11 +41,7 @@ class SentinelServer:
         return f"127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 10.0) -> SentinelServer:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            raise RedisUnavailable(
-                "redis-server is not installed (Debian: apt-get install redis-server)"
-            )
+        binary = redis_server_binary()
         self.directory.mkdir(parents=True, exist_ok=True)
         config = self.directory / "sentinel.conf"  # Sentinel rewrites it: one of its own
         name = self.master_name
@@ -56,24 +56,14 @@ class SentinelServer:
         log = (self.directory / "sentinel.log").open("wb")
         command = [binary, str(config), "--sentinel"]
         self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
-        while not self._answers():
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RedisUnavailable(f"Sentinel did not start; see {self.directory}")
-            time.sleep(0.05)
+        if not wait_until_answering(self.process, self._answers, timeout):
+            self.stop()
+            raise RedisUnavailable(f"Sentinel did not start; see {self.directory}")
         return self
 
     def stop(self) -> None:
         """Stop the Sentinel we started (SIGTERM, then SIGKILL after 10 s)."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process)
 
     def _listen(self) -> str:
         if self.tls is None:

@@ -12,6 +12,7 @@ import socket
 import ssl
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -53,6 +54,42 @@ def skip_unless_ci(reason: str) -> None:
 def running_in_ci() -> bool:
     """True where a missing service must fail the run instead of skipping tests."""
     return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def redis_server_binary() -> str:
+    """The path of ``redis-server``; RedisUnavailable when it is not installed."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise RedisUnavailable(
+            "redis-server is not installed (Debian: apt-get install redis-server)"
+        )
+    return binary
+
+
+def stop_process(process: subprocess.Popen[bytes] | None) -> None:
+    """Stop a server process we started (SIGTERM, then SIGKILL after 10 s)."""
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def wait_until_answering(
+    process: subprocess.Popen[bytes], answers: Callable[[], bool], timeout: float
+) -> bool:
+    """Poll ``answers`` until it is true (True), ``process`` exits or ``timeout`` passes (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return False
+        if answers():
+            return True
+        time.sleep(0.05)
+    return False
 
 
 @dataclass
@@ -102,11 +139,7 @@ class RedisServer:
         return options
 
     def start(self, timeout: float = 10.0) -> RedisServer:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            raise RedisUnavailable(
-                "redis-server is not installed (Debian: apt-get install redis-server)"
-            )
+        binary = redis_server_binary()
         self.directory.mkdir(parents=True, exist_ok=True)
         command = [
             binary,
@@ -136,35 +169,21 @@ class RedisServer:
         command += self.extra_arguments
         log = (self.directory / "redis.log").open("wb")
         self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-        self._wait_until_answering(timeout)
-        return self
+        if wait_until_answering(self.process, self._answers_ping, timeout):
+            return self
+        if self.process.poll() is not None:
+            raise RedisUnavailable(self._early_exit_reason())
+        self.stop()
+        raise RedisUnavailable(f"redis-server did not answer PING within {timeout} s")
 
     def stop(self) -> None:
         """Stop the server we started (SIGTERM, then SIGKILL after 10 s)."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process)
 
     def restart(self, timeout: float = 10.0) -> None:
         """Stop and start again on the same port and data directory."""
         self.stop()
         self.start(timeout)
-
-    def _wait_until_answering(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process is not None and self.process.poll() is not None:
-                raise RedisUnavailable(self._early_exit_reason())
-            if self._answers_ping():
-                return
-            time.sleep(0.05)
-        self.stop()
-        raise RedisUnavailable(f"redis-server did not answer PING within {timeout} s")
 
     def _early_exit_reason(self) -> str:
         log = self.directory / "redis.log"
