@@ -1,7 +1,8 @@
 """rq-dashboard settings (``--config dashboard_settings``): the app's Redis variables, a password.
 
 RQ_DASHBOARD_USERNAME and RQ_DASHBOARD_PASSWORD are read by rq-dashboard itself; compose.yaml sets
-them from DASHBOARD_USERNAME and DASHBOARD_PASSWORD. The Redis client comes from
+them from DASHBOARD_USERNAME and DASHBOARD_PASSWORD, stack.yaml the password through
+DASHBOARD_PASSWORD_FILE (``dashboard_start.py``). The Redis client comes from
 ``dashboard_redis.py``, which reads the app's variables (a URL, TLS, Sentinel, a password file) the
 way the app does; rq-dashboard's own URL parsing knows none of TLS's files or Sentinel's TLS.
 """
@@ -17,7 +18,8 @@ from redis import Redis
 
 if not os.environ.get("RQ_DASHBOARD_PASSWORD"):
     raise SystemExit(
-        "dashboard: set DASHBOARD_PASSWORD in .env; the dashboard does not run without a password"
+        "dashboard: set DASHBOARD_PASSWORD in .env (or DASHBOARD_PASSWORD_FILE);"
+        " the dashboard does not run without a password"
     )
 
 # Shown on the dashboard's pages: where it reads, without the login.
