@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from docker_support import hadolint, require_compose
 
-from helpers import bake
+from helpers import bake, load_module
 
 pytestmark = pytest.mark.container
 
@@ -148,6 +149,64 @@ def test_dashboard_profile_binds_to_loopback_with_credentials_from_env(baked: An
     dashboard = config["services"]["dashboard"]
     assert [p["host_ip"] for p in dashboard["ports"]] == ["127.0.0.1"]
     assert dashboard["environment"]["RQ_DASHBOARD_PASSWORD"] == "s3cret"
+
+
+def test_monitoring_profile_runs_prometheus_on_the_shipped_scrape_config_and_rules(
+    baked: Any,
+) -> None:
+    project, answers, _ = baked
+    services = compose_config(project, "--profile", "monitoring")["services"]
+    prometheus = services["prometheus"]
+    assert [p["host_ip"] for p in prometheus["ports"]] == ["127.0.0.1"]
+    mounts = {m["target"]: Path(m["source"]) for m in prometheus["volumes"] if m["type"] == "bind"}
+    scrape = yaml.safe_load(mounts["/etc/prometheus/prometheus.yml"].read_text())
+    alerts = yaml.safe_load(mounts["/etc/prometheus/alerts.yml"].read_text())
+    assert scrape["rule_files"] == ["alerts.yml"]
+    jobs = {job["job_name"]: job for job in scrape["scrape_configs"]}
+    web_port = answers.get("web_port", "8000")
+    assert jobs["queue-web"]["static_configs"] == [{"targets": [f"web:{web_port}"]}]
+    worker = services["worker"]["environment"]
+    assert worker["WORKER_METRICS_HOST"] == "0.0.0.0"
+    (discovery,) = jobs["queue-worker"]["dns_sd_configs"]
+    assert (discovery["names"], discovery["type"]) == (["worker"], "A")
+    assert discovery["port"] == int(worker["WORKER_METRICS_PORT"])
+    expressions = [rule["expr"] for group in alerts["groups"] for rule in group["rules"]]
+    assert_exported_metrics(project, expressions)
+
+
+def assert_exported_metrics(project: Path, expressions: list[str]) -> None:
+    """Every ``queue_*`` series in ``expressions`` is one the project exports (``names.py``)."""
+    names = load_module(project / "app/queue/metrics/names.py", "generated_metric_names")
+    exported = {value for key, value in vars(names).items() if key.isupper()}
+    exported -= {names.JOBS, names.PUSHES}  # counters are exposed with _total
+    exported |= {f"{names.JOBS}_total", f"{names.PUSHES}_total"}
+    exported |= {f"{names.JOB_DURATION}_{suffix}" for suffix in ("bucket", "count", "sum")}
+    used = set(re.findall(r"\bqueue_[a-z_]+", " ".join(expressions)))
+    assert used and used <= exported, used - exported
+
+
+def test_monitoring_profile_provisions_grafana_with_a_dashboard_on_the_real_metrics(
+    baked: Any,
+) -> None:
+    project, _, _ = baked
+    services = compose_config(project, "--profile", "monitoring", DASHBOARD_PASSWORD="s3cret")[
+        "services"
+    ]
+    grafana = services["grafana"]
+    assert [p["host_ip"] for p in grafana["ports"]] == ["127.0.0.1"]
+    assert grafana["environment"]["GF_SECURITY_ADMIN_PASSWORD"] == "s3cret"
+    mounts = {m["target"]: Path(m["source"]) for m in grafana["volumes"] if m["type"] == "bind"}
+    provisioning = mounts["/etc/grafana/provisioning"]
+    (source,) = yaml.safe_load((provisioning / "datasources/prometheus.yml").read_text())[
+        "datasources"
+    ]
+    assert source["url"] == "http://prometheus:9090" and "prometheus" in services
+    (provider,) = yaml.safe_load((provisioning / "dashboards/queue.yml").read_text())["providers"]
+    dashboards = mounts[provider["options"]["path"]]
+    dashboard = json.loads((dashboards / "queue.json").read_text())
+    targets = [target for panel in dashboard["panels"] for target in panel["targets"]]
+    assert {target["datasource"]["uid"] for target in targets} == {source["uid"]}
+    assert_exported_metrics(project, [target["expr"] for target in targets])
 
 
 def test_redis_password_reaches_redis_and_every_client(baked: Any) -> None:

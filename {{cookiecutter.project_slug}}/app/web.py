@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI, HTTPException
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from app import Application
 from app.jobs.reports import rebuild_report
+from app.queue.metrics.server import WebMetrics
 
 TRACEBACK_HEADER = "Traceback (most recent call last):"
 UNDESCRIBED_FAILURE = "the job failed; its traceback is in the worker's log"
@@ -70,5 +72,13 @@ def create_web(application: Application) -> FastAPI:
                 status_code=503, content={"status": "unavailable", "reason": problem}
             )
         return {"status": "ready", "queue": queue.connection}
+
+    if application.queue_settings.metrics.enabled:
+        metrics = WebMetrics(application.queue_settings)
+
+        @web.get("/metrics", include_in_schema=False)
+        def prometheus_metrics() -> Response:
+            """Prometheus metrics: the queues as Redis holds them now, and this process's pushes."""
+            return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     return web

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from app.queue.job import Call, JobState, Submission, new_job_id, stable_job_id
+from app.queue.metrics.push_metrics import count_failed, count_queued, count_refused
 from app.queue.options import JobOptions, task_overrides, validate_overrides
 from app.queue.portability import NotPortable, check_importable, check_serializable
 
@@ -82,8 +83,15 @@ class Queue:
             raise TypeError("push_many gives each job its own id; do not combine it with job_id")
         calls = [self._call(func, tuple(args), {}, None) for args in arguments]
         if self._strict and any(self._strict_refusal(call) for call in calls):
+            count_refused(len(calls))
             return 0
-        return self._driver.enqueue_many(calls) if calls else 0
+        if not calls:
+            return 0
+        queued = self._driver.enqueue_many(calls)
+        count_queued(queued)
+        if queued < len(calls):
+            count_failed(calls[0], self._dumps, len(calls) - queued)
+        return queued
 
     def options(self, *, job_id: str | None = None, **overrides: Any) -> Queue:
         """A queue whose next pushes use these options, e.g. ``.options(timeout=30).push(...)``.
@@ -121,8 +129,14 @@ class Queue:
         if self._strict:
             refusal = self._strict_refusal(call)
             if refusal is not None:
+                count_refused()
                 return refusal
-        return self._driver.enqueue(call)
+        submission = self._driver.enqueue(call)
+        if submission.ok:
+            count_queued()
+        else:
+            count_failed(call, self._dumps)
+        return submission
 
     def _call(
         self,
