@@ -2,7 +2,8 @@
 
 The generated workers subclass RQ's ``SimpleWorker``, so RQ's test suite is their conformance
 test: ``tests/rq_conformance`` runs RQ's worker test modules (from RQ's sdist, fetched with pip)
-once with a plain ``SimpleWorker`` subclass and once per class below, each in a private network
+once with a plain ``SimpleWorker`` subclass and once per class below (the threaded one as
+``python queues.py`` builds it, from ``rq_conformance/variants.py``), each in a private network
 namespace with its own Redis, and compares. A test that passes for the control and fails for
 ours must be explained in ``tests/rq_conformance/allowed_differences.txt``; an entry there that
 no longer differs fails too. ``python -m pytest -s`` prints the counts.
@@ -36,6 +37,8 @@ from rq_conformance.runner import (
 WORKER_CLASSES = (
     "app.queue.worker:QueueWorker",  # the plain path
     "app.queue.fast_path.worker:FastQueueWorker",  # the fast path: round-trip savings on top
+    # WORKER_CONCURRENCY=4 on the fast path: jobs in threads (ThreadedJobs)
+    "rq_conformance.variants:FourThreadsFastQueueWorker",
 )
 
 

@@ -15,4 +15,6 @@ path (``false``: RQ's own enqueue and SimpleWorker):
   push_at       lateness of scheduled jobs (p95, minimum must be >= 0), fast path
   rss           the worker's resident memory after 1,000 and after 10,000 jobs, fast path
   bake          ``cookiecutter --no-input`` wall time (and ``--suite``: the generated tests)
+  redis_cost    what a job costs Redis: commands, round trips, CPU, network, memory, per path;
+                drains of 1, 2 and 4 workers with Redis CPU (docs/scaling.md of the project)
 """

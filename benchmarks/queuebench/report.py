@@ -9,6 +9,7 @@ from typing import Any
 from queuebench.parts.drain import BASELINE_DRAIN
 from queuebench.parts.push import BASELINE_PUSH, REFERENCE_ENQUEUE_MANY
 from queuebench.parts.push_at import MINIMUM, P95
+from queuebench.parts.redis_cost import report_lines as redis_cost_lines
 from queuebench.sides import BASELINE, FAST_PATH_VARIABLE, OURS, Side, result_name
 
 ONE_WORKER = "drain x1"
@@ -145,6 +146,7 @@ def report(summary: dict[str, Any]) -> str:
             for name, value in summary["sides"].items()
         )
     )
+    lines.extend(redis_cost_lines(m))
     per_rep = {name: values for name, values in summary["all"].items() if len(values) > 1}
     if per_rep:
         lines.append(

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from queuebench.bench import Bench
-from queuebench.parts import drain, latency, push, push_at
+from queuebench.parts import concurrency, drain, latency, metrics_cost, push, push_at, redis_cost
 from queuebench.parts.bake import bake_times, suite_seconds
 from queuebench.parts.rss import worker_rss
 from queuebench.redis_jobs import start_redis_server
@@ -24,6 +24,9 @@ PER_REPETITION: dict[str, Callable[[Bench, Sizes], Iterator[tuple[str, float]]]]
     "drain": drain.measure,
     "latency": latency.measure,
     "push_at": push_at.measure,
+    "redis_cost": redis_cost.measure,
+    "metrics": metrics_cost.measure,
+    "concurrency": concurrency.measure,
 }
 PARTS = (*PER_REPETITION, "rss")
 

@@ -17,6 +17,12 @@ class Sizes:
     latency: int
     push_at: int
     rss_points: tuple[int, ...]
+    redis_cost: int = 2000  # jobs per path for commands, round trips, CPU and memory per job
+    redis_cost_drain: int = 2000
+    redis_cost_workers: tuple[int, ...] = (1, 2, 4)
+    concurrency_jobs: int = 400  # 50 ms sleeps through one worker process of each system
+    concurrency_levels: tuple[int, ...] = (1, 8, 32)  # ours, WORKER_CONCURRENCY
+    concurrency_rivals: bool = True  # Dramatiq and Celery (installed into a private venv)
 
     def summary(self) -> dict[str, int]:
         """The N printed above the report and written to the JSON."""
@@ -39,7 +45,20 @@ FULL = Sizes(
     rss_points=(1000, 10000),
 )
 QUICK = Sizes(
-    reps=1, bakes=1, push=50, drain_rq=20, drain=50, latency=5, push_at=3, rss_points=(100, 300)
+    reps=1,
+    bakes=1,
+    push=50,
+    drain_rq=20,
+    drain=50,
+    latency=5,
+    push_at=3,
+    rss_points=(100, 300),
+    redis_cost=20,
+    redis_cost_drain=30,
+    redis_cost_workers=(1, 2),
+    concurrency_jobs=16,
+    concurrency_levels=(1, 8),
+    concurrency_rivals=False,
 )
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from app.config import Config, ConfigError
 from app.queue.config_values import boolean, choice, integer, names, text
+from app.queue.metrics.settings import MetricsSettings, metrics_settings
 from app.queue.options import JobOptions
 from app.queue.redis_settings import RedisSettings, redis_settings
 
@@ -17,13 +18,14 @@ __all__ = ["QueueSettings", "RedisSettings", "WorkerTiming", "queue_settings"]
 
 @dataclass(frozen=True)
 class WorkerTiming:
-    """How often a worker proves it is alive, how soon abandoned jobs are recovered, and after
-    how many jobs it is recycled (0: never)."""
+    """How often a worker proves it is alive, how soon abandoned jobs are recovered, after
+    how many jobs it is recycled (0: never), and how many jobs it runs at once (threads)."""
 
     heartbeat_interval: int
     ttl: int
     maintenance_interval: int
     max_jobs: int
+    concurrency: int
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,7 @@ class QueueSettings:
     fast_path: bool
     worker_queues: tuple[str, ...]
     worker_timing: WorkerTiming
+    metrics: MetricsSettings
 
 
 def queue_settings(config: Config) -> QueueSettings:
@@ -65,7 +68,9 @@ def queue_settings(config: Config) -> QueueSettings:
             ttl=integer(config, "worker.ttl", low=15),
             maintenance_interval=integer(config, "worker.maintenance_interval", low=1),
             max_jobs=integer(config, "worker.max_jobs", low=0),
+            concurrency=integer(config, "worker.concurrency", low=1),
         ),
+        metrics=metrics_settings(config),
     )
 
 

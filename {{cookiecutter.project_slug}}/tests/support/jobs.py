@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from pathlib import Path
@@ -40,6 +41,16 @@ def record_once(directory: str, number: int) -> None:
     os.close(descriptor)
 
 
+def record_once_for(directory: str, number: int, seconds: float) -> None:
+    """``record_once``, taking ``seconds``; the file then reads ``<pid> <start> <end>``, so runs
+    that overlapped in one process can be counted."""
+    descriptor = os.open(Path(directory) / str(number), os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    started = time.time()
+    time.sleep(seconds)
+    os.write(descriptor, f"{os.getpid()} {started:.6f} {time.time():.6f}".encode())
+    os.close(descriptor)
+
+
 def record_run(path: str, number: int, seconds: float = 0.0) -> None:
     """Append ``start N <time>``, sleep ``seconds``, append ``end N <time>``: a log of runs that
     outlives Redis, for the failover tests."""
@@ -55,6 +66,21 @@ def _append(path: str, line: str) -> None:
         os.write(descriptor, line.encode())
     finally:
         os.close(descriptor)
+
+
+def stubborn_sleep(path: str, seconds: float) -> str:
+    """Sleep ``seconds`` (one C call), ignore any exception raised meanwhile (a timeout), then
+    write ``done`` to ``path`` and return: a run that goes on past its deadline."""
+    with contextlib.suppress(Exception):
+        time.sleep(seconds)
+    Path(path).write_text("done", encoding="utf-8")
+    return "done"
+
+
+def which_job_after(seconds: float) -> tuple[str, int] | None:
+    """``which_job()`` after ``seconds``: read while other jobs run in other threads."""
+    time.sleep(seconds)
+    return which_job()
 
 
 def record_start(path: str) -> None:

@@ -12,7 +12,8 @@ Each item prints one line, ``ok``, ``FAIL`` or ``skip``, and the run fails when 
   against what RQ itself records in Redis: in *this* process's database there are workers with a
   live heartbeat, and together they listen on every queue this process pushes to (JOB_QUEUE and
   the queues named by ``@task`` in ``app/jobs``). A producer configured with another database or
-  queue than the workers fails here, and the line says where the workers are instead.
+  queue than the workers fails here, and the line says where the workers are instead. The line
+  counts the job slots too: WORKER_CONCURRENCY summed over the live workers.
 - ``scheduler``: RQ's scheduler runs, so ``push_at`` jobs are moved to their queue on time: for
   every queue producers push to, a worker's scheduler holds RQ's scheduler lock.
 
@@ -37,8 +38,10 @@ from typing import Any
 import rq
 from redis import Redis
 from redis.sentinel import MasterNotFoundError
+from rq.worker import Worker
 
 from app.queue.commands.worker_registry import (
+    WorkerRecord,
     databases_with_workers,
     live_workers,
     scheduler_lock_holders,
@@ -145,7 +148,9 @@ def check(
             ]
         else:
             items += [
-                _startup_workers_item(settings.worker_queues, queues),
+                _startup_workers_item(
+                    settings.worker_queues, queues, settings.worker_timing.concurrency
+                ),
                 Item(
                     "scheduler",
                     SKIP,
@@ -268,8 +273,17 @@ def _live_workers_item(client: Redis, redis: RedisSettings, queues: dict[str, li
         "workers",
         OK,
         f"{len(workers)} live in {redis.address} on {', '.join(sorted(served))},"
-        f" covering {', '.join(sorted(queues))}",
+        f" covering {', '.join(sorted(queues))}; {_job_slots(client, workers)} job slots",
     )
+
+
+def _job_slots(client: Redis, workers: list[WorkerRecord]) -> int:
+    """Jobs the live workers run at once: WORKER_CONCURRENCY each (``ThreadedJobs`` records it
+    in RQ's worker hash; a worker without the field runs one job at a time)."""
+    with client.pipeline(transaction=False) as pipeline:
+        for worker in workers:
+            pipeline.hget(f"{Worker.redis_worker_namespace_prefix}{worker.name}", "concurrency")
+        return sum(int(value or 1) for value in pipeline.execute())
 
 
 def _scheduler_item(client: Redis, queues: dict[str, list[str]]) -> Item:
@@ -285,10 +299,18 @@ def _scheduler_item(client: Redis, queues: dict[str, list[str]]) -> Item:
     return Item("scheduler", OK, f"RQ's scheduler runs for {', '.join(sorted(holders))}")
 
 
-def _startup_workers_item(worker_queues: tuple[str, ...], queues: dict[str, list[str]]) -> Item:
+def _startup_workers_item(
+    worker_queues: tuple[str, ...], queues: dict[str, list[str]], concurrency: int
+) -> Item:
     shared = sorted(set(worker_queues) & set(queues))
     if shared:
-        return Item("workers", OK, f"this worker listens on {', '.join(worker_queues)}")
+        return Item(
+            "workers",
+            OK,
+            f"this worker listens on {', '.join(worker_queues)},"
+            f" {concurrency} job{'s' if concurrency > 1 else ''} at once"
+            f" (WORKER_CONCURRENCY={concurrency})",
+        )
     return Item(
         "workers",
         FAIL,

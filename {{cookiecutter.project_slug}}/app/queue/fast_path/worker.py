@@ -22,6 +22,7 @@ from rq.worker import WorkerStatus
 from app.queue.fast_path.rq_log_filter import RQ_LINE_FILTER
 from app.queue.fast_path.scripts import RUN_COMMANDS, run_as_script
 from app.queue.worker.queue_worker import ATTEMPT_FIELD, QueueWorker
+from app.queue.worker.threaded import ThreadedJobs
 
 if TYPE_CHECKING:
     from redis.client import Pipeline
@@ -96,7 +97,9 @@ class FewerRoundTrips(SimpleWorker):
             execution = Execution.create(job, ttl, pipeline=pipeline, worker_name=self.name)
             self.executions[execution.id] = execution
             self.set_state(WorkerStatus.BUSY, pipeline=pipeline)
-            self.heartbeat(ttl, pipeline=pipeline)
+            # The registration keeps its idle TTL (RQ shortens it to the job's heartbeat TTL,
+            # which costs the main loop a round trip to lengthen it again after each job).
+            self.heartbeat(max(ttl, self.worker_ttl + 60), pipeline=pipeline)
             # RQ's job.heartbeat() here writes last_heartbeat, which the next HSET writes again.
             job.prepare_for_execution(self.name, pipeline=pipeline)
             pipeline.persist(job.key)
@@ -129,3 +132,7 @@ class FewerRoundTrips(SimpleWorker):
 
 class FastQueueWorker(FewerRoundTrips, QueueWorker):
     """``QueueWorker`` with the fast path: what ``python queues.py`` runs by default."""
+
+
+class ThreadedFastQueueWorker(ThreadedJobs, FastQueueWorker):
+    """``FastQueueWorker`` running ``concurrency`` jobs at once (WORKER_CONCURRENCY > 1)."""

@@ -53,7 +53,8 @@ class QueueWorker(SimpleWorker):
       (``due_jobs.py``), and a Redis outage logs one WARNING and one INFO, not a retry line each
       second and a traceback. This overrides ``_start_scheduler`` and ``stop_scheduler``.
 
-    ``app.queue.fast_path.worker.FastQueueWorker`` adds round-trip savings on top.
+    ``app.queue.fast_path.worker.FastQueueWorker`` adds round-trip savings on top, and
+    ``threaded.ThreadedJobs`` runs several jobs at once (WORKER_CONCURRENCY > 1).
     """
 
     app_log = logging.getLogger("app.worker")
@@ -65,6 +66,7 @@ class QueueWorker(SimpleWorker):
     _lease: JobLease | None = None
     _outcome_discarded = False
     jobs_done = 0
+    concurrency = 1  # jobs run at once; ``ThreadedJobs`` runs more (WORKER_CONCURRENCY)
     stop_signalled = False  # SIGTERM/SIGINT asked for a warm shutdown
 
     def bootstrap(self, *args: object, **kwargs: object) -> None:
@@ -150,15 +152,21 @@ class QueueWorker(SimpleWorker):
     def execute_job(self, job: Job, queue: RQQueue) -> None:
         """RQ's ``SimpleWorker.execute_job``, with the job's heartbeat renewed while it runs."""
         execution = self.prepare_execution(job)
-        self._lease = JobLease(self.connection, job, execution)
+        lease = JobLease(self.connection, job, execution)
+        self.run_job(job, queue, execution, lease, self.count_attempt(job))
+        self.job_ended()
+
+    def run_job(
+        self, job: Job, queue: RQQueue, execution: Execution, lease: JobLease, attempt: int
+    ) -> None:
+        """Perform a prepared job under its lease, with its heartbeat and ``current_job()``."""
+        self._lease = lease
         self._outcome_discarded = False
-        attempt = self.count_attempt(job)
         try:
             with self.job_heartbeat().running(job, execution), running(CurrentJob(job.id, attempt)):
                 self.perform_job(job, queue, execution)
         finally:
             self._lease = None
-        self.job_ended()
 
     def count_attempt(self, job: Job) -> int:
         """Count this start in the job's hash (``attempt``); ``current_job()`` reports it."""
@@ -177,12 +185,16 @@ class QueueWorker(SimpleWorker):
     def maintain_heartbeats(self, job: Job, execution: Execution) -> None:
         """RQ's renewal of the running job's heartbeats, only while this run holds its lease;
         without it, only the worker's own registration is renewed (the worker is alive)."""
-        lease = self._lease
+        lease = self.lease_of(execution)
         working_time = (now() - job.started_at).total_seconds() if job.started_at else 0.0
         if lease is None or lease.renew(self.get_heartbeat_ttl(job, working_time)):
             super().maintain_heartbeats(job, execution)
         else:
             self.heartbeat(self.job_monitoring_interval + 60)
+
+    def lease_of(self, execution: Execution) -> JobLease | None:
+        """The lease of the running ``execution`` (the heartbeat thread renews it)."""
+        return self._lease
 
     def handle_execution_ended(self, job: Job, queue: RQQueue, heartbeat_ttl: int) -> None:
         """The fence: before any outcome is written, renew the lease; a lost one discards it."""
@@ -227,7 +239,7 @@ class QueueWorker(SimpleWorker):
 
     def perform_job(self, job: Job, queue: RQQueue, execution: Execution) -> bool:
         """RQ's ``perform_job`` between our "Job started" and "Job finished/failed" lines."""
-        self.jobs_done += 1
+        self.count_job()
         try:
             function = job.func_name
         except DeserializationError as error:
@@ -247,6 +259,10 @@ class QueueWorker(SimpleWorker):
                 extra={**context, "duration": elapsed, "retries_left": job.retries_left or 0},
             )
         return succeeded
+
+    def count_job(self) -> None:
+        """Count a job this worker started (``max_jobs`` recycles the worker after so many)."""
+        self.jobs_done += 1
 
     def fail_unloadable(
         self, job: Job, queue: RQQueue, execution: Execution, error: DeserializationError

@@ -10,11 +10,13 @@ import uuid
 from rq import Queue as RQQueue
 from rq.exceptions import StopRequested
 
+from app.queue.metrics.worker_metrics import with_job_metrics
 from app.queue.redis_clients import describe_error, producer_client, worker_client
 from app.queue.serialization import serializer_for
 from app.queue.settings import QueueSettings
 from app.queue.worker.queue_worker import QueueWorker
 from app.queue.worker.task_import import TaskJob
+from app.queue.worker.threaded import ThreadedQueueWorker
 
 EXIT_OK = 0
 EXIT_UNAVAILABLE = 1
@@ -22,14 +24,16 @@ EXIT_MISCONFIGURED = 2
 
 
 def worker_class(settings: QueueSettings, log: logging.Logger) -> type[QueueWorker]:
-    """``FastQueueWorker`` with the fast path on and verified for this RQ, else ``QueueWorker``."""
+    """``FastQueueWorker`` with the fast path on and verified for this RQ, else ``QueueWorker``;
+    their ``Threaded`` variants with WORKER_CONCURRENCY > 1 (``threaded.py``)."""
     from app.queue.fast_path import fast_path_enabled
 
+    threaded = settings.worker_timing.concurrency > 1
     if not fast_path_enabled(settings.fast_path, log):
-        return QueueWorker
-    from app.queue.fast_path.worker import FastQueueWorker
+        return ThreadedQueueWorker if threaded else QueueWorker
+    from app.queue.fast_path.worker import FastQueueWorker, ThreadedFastQueueWorker
 
-    return FastQueueWorker
+    return ThreadedFastQueueWorker if threaded else FastQueueWorker
 
 
 def default_worker_name() -> str:
@@ -62,6 +66,7 @@ def run_worker(
             "redis": settings.redis.address,
             "redis_mode": settings.redis.mode,
             "worker_class": type(worker).__name__,
+            "concurrency": settings.worker_timing.concurrency,
             "burst": burst,
         },
     )
@@ -94,7 +99,7 @@ def build_worker(settings: QueueSettings, log: logging.Logger, name: str | None)
         RQQueue(queue_name, connection=connection, serializer=serializer)
         for queue_name in settings.worker_queues
     ]
-    worker = worker_class(settings, log)(
+    worker = with_job_metrics(worker_class(settings, log), settings)(
         queues,
         connection=connection,
         name=name or default_worker_name(),
@@ -106,4 +111,5 @@ def build_worker(settings: QueueSettings, log: logging.Logger, name: str | None)
         maintenance_interval=timing.maintenance_interval,
     )
     worker.redis_address = settings.redis.address
+    worker.concurrency = timing.concurrency
     return worker

@@ -1,0 +1,376 @@
+"""``ThreadedJobs``: one worker process runs up to ``WORKER_CONCURRENCY`` jobs at once, in threads.
+
+RQ's loop stays in the main thread (registration heartbeats, maintenance, RQ's scheduler thread,
+signals); it dequeues a job only when one of the ``concurrency`` slots is free, writes its start
+there (the started registry entry, "busy") and hands it to a job thread, which runs it and writes
+its outcome. A slot is free again once the job's function returns: the thread writes the outcome
+while the next job starts (so a worker has at most ``2 x concurrency`` jobs started and not yet
+recorded, and never more than ``concurrency`` running). Per job, everything ``QueueWorker``
+guarantees still holds: its own started entry, heartbeat, lease and fencing.
+
+Timeouts: RQ's SIGALRM death penalty works only in the main thread, so a job's deadline is kept by
+``JobDeadlines``. At the deadline the job is recorded failed with ``JobTimeoutException`` (retried
+if it has retries left) at once, and the exception is raised in its thread; whatever that run does
+afterwards is discarded (exactly one of the two records the outcome). Python raises it at the
+next bytecode: a job blocked in one long C call (``time.sleep``, a socket read without a timeout)
+goes on until the call returns, and keeps its thread, so the worker runs one job fewer meanwhile.
+(RQ's default, SIGALRM, works in the main thread only; a subclass that picks a death penalty
+that works in threads, such as RQ's ``TimerDeathPenalty``, keeps its own.)
+"""
+
+from __future__ import annotations
+
+import ctypes
+import itertools
+import threading
+import time
+from dataclasses import dataclass
+from functools import partial
+from queue import SimpleQueue
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from rq import Queue as RQQueue
+from rq.exceptions import StopRequested
+from rq.job import Job
+from rq.timeouts import BaseDeathPenalty, JobTimeoutException, UnixSignalDeathPenalty
+from rq.worker import WorkerStatus
+
+from app.queue.worker.job_deadlines import Deadline, JobDeadlines
+from app.queue.worker.job_heartbeat import JobHeartbeat
+from app.queue.worker.job_lease import JobLease
+from app.queue.worker.queue_worker import QueueWorker
+
+if TYPE_CHECKING:
+    from types import FrameType
+
+    from redis.client import Pipeline
+    from rq.executions import Execution
+
+# Who records a run's outcome: its own thread, or the deadline (the run timed out).
+RAN, TIMED_OUT = "ran", "timed out"
+# While every thread is busy, the main loop wakes this often to renew the worker's registration.
+SLOT_WAIT_SECONDS = 1.0
+ExcInfo = tuple[type[BaseException] | None, BaseException | None, TracebackType | None]
+
+
+@dataclass(eq=False)
+class JobRun:
+    """One prepared job on its way through a job thread."""
+
+    job: Job
+    queue: RQQueue
+    execution: Execution
+    lease: JobLease
+    attempt: int
+    thread: int = 0  # the performing thread, once its deadline is set
+    outcome: str | None = None  # RAN or TIMED_OUT, whichever claimed the outcome first
+    executing: bool = True  # its function has not returned yet: it holds one of the slots
+    timed_out_at: float = 0.0
+
+
+def interrupt(thread: int, exception: type[BaseException]) -> None:
+    """Raise ``exception`` in ``thread`` at its next bytecode (RQ's ``TimerDeathPenalty`` way)."""
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread), ctypes.py_object(exception))
+
+
+class RunDeadline(BaseDeathPenalty):
+    """RQ's death penalty for job threads: the timeout is handed to the worker's deadlines."""
+
+    worker: ThreadedJobs  # bound per worker, see ``ThreadedJobs.__init__``
+
+    def __init__(
+        self, timeout: int, exception: type[Exception] = JobTimeoutException, **kwargs: Any
+    ):
+        super().__init__(timeout, exception, **kwargs)
+        self._deadline: Deadline | None = None
+
+    def setup_death_penalty(self) -> None:
+        self._deadline = self.worker.watch(self._timeout, self._exception)
+
+    def cancel_death_penalty(self) -> None:
+        if self._deadline is not None:
+            self.worker.deadlines.cancel(self._deadline)
+
+
+class ThreadedJobs(QueueWorker):
+    """Runs up to ``concurrency`` jobs at once in threads; mixed in before the worker class."""
+
+    concurrency = 2  # ``run.py`` sets WORKER_CONCURRENCY
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._local = threading.local()  # per thread: the run, its lease, whether it is discarded
+        self._slots = threading.RLock()  # the running jobs and the worker's state
+        self._outcomes = threading.Lock()  # who records a run's outcome (``_claim``)
+        self._job_numbers = itertools.count(1)
+        self._slot_freed = threading.Condition(self._slots)
+        self._runs: dict[str, JobRun] = {}  # started, outcome not written yet; by execution id
+        self._executing = 0  # runs whose function has not returned: the slots in use
+        self._idle_threads = 0  # job threads waiting for a run
+        self._handoff: SimpleQueue[JobRun | None] = SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._dequeueing = False
+        self._cold = False
+        self.deadlines = JobDeadlines()
+        super().__init__(*args, **kwargs)
+        if issubclass(self.death_penalty_class, UnixSignalDeathPenalty):  # main thread only
+            self.death_penalty_class = type("RunDeadline", (RunDeadline,), {"worker": self})
+        self._job_heartbeat = JobHeartbeat(self)
+
+    # Per-thread state of ``QueueWorker``: each job thread has its own lease and fencing flag.
+    @property
+    def _lease(self) -> JobLease | None:  # type: ignore[override]
+        return getattr(self._local, "lease", None)
+
+    @_lease.setter
+    def _lease(self, lease: JobLease | None) -> None:
+        self._local.lease = lease
+
+    @property
+    def _outcome_discarded(self) -> bool:  # type: ignore[override]
+        return getattr(self._local, "discarded", False)
+
+    @_outcome_discarded.setter
+    def _outcome_discarded(self, discarded: bool) -> None:
+        self._local.discarded = discarded
+
+    def serialize(self) -> dict[str, Any]:
+        """RQ's worker hash, with ``concurrency``: ``queues.py check`` counts job slots by it."""
+        return {**super().serialize(), "concurrency": self.concurrency}
+
+    def lease_of(self, execution: Execution) -> JobLease | None:
+        run = self._runs.get(execution.id)
+        return run.lease if run is not None else None
+
+    def count_job(self) -> None:
+        self.jobs_done = next(self._job_numbers)  # one step: no count is lost between threads
+
+    def set_state(self, state: str, pipeline: Pipeline | None = None) -> None:
+        """The worker shows "busy" while any job runs: RQ's "idle" before a dequeue waits."""
+        with self._slots:
+            if state == WorkerStatus.IDLE and self._runs:
+                return
+            super().set_state(state, pipeline)
+
+    # The main thread: wait for a free slot, dequeue, prepare, hand over.
+    def dequeue_job_and_maintain_ttl(
+        self, timeout: int | None, max_idle_time: int | None = None
+    ) -> tuple[Job, RQQueue] | None:
+        """RQ's dequeue, once a job thread is free; in burst mode, an empty queue ends the loop
+        only once no job runs (a running job may retry itself or enqueue dependents)."""
+        while self.wait_for_runs(fewer_than=self.concurrency, executing=True):
+            with self._slots:
+                running = len(self._runs)  # counted before the dequeue: one that ends after it
+            self._dequeueing = True  # may have queued a job the dequeue did not see
+            try:
+                result = super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
+            finally:
+                self._dequeueing = False
+            if result is not None or timeout is not None or not running:
+                return result
+            self.wait_for_runs(fewer_than=running)  # one of them has ended: look again
+        return None
+
+    def wait_for_runs(
+        self, fewer_than: int, executing: bool = False, stop_signalled_ends: bool = True
+    ) -> bool:
+        """Wait until fewer than ``fewer_than`` jobs run, renewing the worker's registration
+        meanwhile; False if a stop was signalled first (unless ``stop_signalled_ends`` is off).
+
+        With ``executing``, a job whose function has returned no longer counts: its slot is free
+        while its thread writes the outcome (at most ``fewer_than`` such jobs more).
+        """
+
+        def below() -> bool:
+            if executing:
+                return self._executing < fewer_than and len(self._runs) < 2 * fewer_than
+            return len(self._runs) < fewer_than
+
+        while not (stop_signalled_ends and self.stop_signalled):
+            with self._slots:
+                if below():
+                    return True
+                self._slot_freed.wait(SLOT_WAIT_SECONDS)
+                if below():
+                    return True
+            self.heartbeat()
+            if self.should_run_maintenance_tasks:
+                self.run_maintenance_tasks()
+        return False
+
+    def execute_job(self, job: Job, queue: RQQueue) -> None:
+        """Prepare the job here (its started entry, "busy"), then hand it to a job thread."""
+        with self._slots:
+            execution = self.prepare_execution(job)
+            lease = JobLease(self.connection, job, execution)
+            run = JobRun(job, queue, execution, lease, self.count_attempt(job))
+            self._runs[execution.id] = run
+            self._executing += 1
+            spare = self._idle_threads > 0
+            if spare:
+                self._idle_threads -= 1
+        if not spare:  # every thread is busy, running a job or writing one's outcome
+            thread = threading.Thread(target=self._serve, name="job", daemon=True)
+            self._threads.append(thread)
+            thread.start()
+        self._handoff.put(run)
+
+    # The job threads.
+    def _serve(self) -> None:
+        while (run := self._handoff.get()) is not None:
+            self._local.run = run
+            try:
+                self.run_job(run.job, run.queue, run.execution, run.lease, run.attempt)
+            except BaseException:
+                if run.outcome != TIMED_OUT:  # else: its timeout, raised after it was recorded
+                    self.app_log.exception("Job thread failed", extra={"job_id": run.job.id})
+            finally:
+                self._local.run = None
+                self._release(run)
+
+    def _returned(self) -> None:
+        """This thread's job function returned (or raised): its slot is free for the next job,
+        while this thread writes the outcome."""
+        run: JobRun | None = getattr(self._local, "run", None)
+        if run is None or getattr(self._local, "recorder", False) or not run.executing:
+            return
+        with self._slots:
+            run.executing = False
+            self._executing -= 1
+            self._slot_freed.notify_all()
+
+    def _release(self, run: JobRun) -> None:
+        with self._slots:
+            if run.executing:
+                run.executing = False
+                self._executing -= 1
+            self._idle_threads += 1
+            del self._runs[run.execution.id]
+            self._slot_freed.notify_all()
+            if not self._runs:
+                try:
+                    self.job_ended()
+                except Exception as error:  # Redis away: the next job start writes "busy" anew
+                    self.app_log.warning("Worker state not written: %s", error)
+        if run.outcome == TIMED_OUT:
+            self.app_log.info(
+                "Job thread free again after its job timed out",
+                extra={"job_id": run.job.id, "late": f"{time.monotonic() - run.timed_out_at:.3f}s"},
+            )
+
+    # Outcomes: the job's thread or its deadline, whichever claims first, records it.
+    def _claim(self) -> bool:
+        run: JobRun | None = getattr(self._local, "run", None)
+        if run is None:
+            return True
+        role = TIMED_OUT if getattr(self._local, "recorder", False) else RAN
+        with self._outcomes:
+            if run.outcome is None:
+                run.outcome = role
+            claimed = run.outcome == role
+        if not claimed:
+            self._outcome_discarded = True
+        return claimed
+
+    def _finalize_success(self, job: Job, queue: RQQueue, execution: Execution, value: Any) -> None:
+        self._returned()
+        if self._claim():
+            super()._finalize_success(job, queue, execution, value)
+
+    def _finalize_failure(
+        self, job: Job, queue: RQQueue, execution: Execution, exc_info: ExcInfo
+    ) -> None:
+        self._returned()
+        if self._claim():
+            super()._finalize_failure(job, queue, execution, exc_info)
+
+    def watch(self, seconds: int, exception: type[Exception]) -> Deadline | None:
+        """Set the deadline of what this thread starts now: the job itself, or one of its
+        callbacks (once the outcome is claimed), which is interrupted as RQ does in threads."""
+        if seconds <= 0:
+            return None
+        thread = threading.get_ident()
+        run: JobRun | None = getattr(self._local, "run", None)
+        if run is None or run.outcome is not None:
+            return self.deadlines.add(seconds, partial(interrupt, thread, exception))
+        run.thread = thread
+        return self.deadlines.add(seconds, partial(self._time_out, run, seconds))
+
+    def _time_out(self, run: JobRun, seconds: int) -> None:
+        with self._outcomes:  # claim and interrupt together: the run sees both or neither
+            if run.outcome is not None:
+                return
+            run.outcome = TIMED_OUT
+            run.timed_out_at = time.monotonic()
+            interrupt(run.thread, JobTimeoutException)
+        recorder = threading.Thread(
+            target=self._record_timeout, args=(run, seconds), name="job-timeout", daemon=True
+        )
+        recorder.start()
+
+    def _record_timeout(self, run: JobRun, seconds: int) -> None:
+        """Record the timed-out job as failed (or retried), through the same fenced path."""
+        self._local.run, self._local.recorder = run, True
+        self._lease, self._outcome_discarded = run.lease, False
+        job, queue = run.job, run.queue
+        error = JobTimeoutException(f"Task exceeded maximum timeout value ({seconds} seconds)")
+        context = {"job_id": job.id, "function": job.func_name, "queue": queue.name}
+        try:
+            self._finalize_failure(job, queue, run.execution, (JobTimeoutException, error, None))
+        except Exception:
+            self.app_log.exception("Job timeout not recorded", extra=context)
+            return
+        if not self._outcome_discarded:
+            self.app_log.error(
+                "Job failed",
+                extra={**context, "duration": f"{seconds}s", "retries_left": job.retries_left or 0},
+            )
+
+    # Stopping: warm waits for every running job, cold leaves them to be recovered.
+    def _shutdown(self) -> None:
+        """RQ stops at once when idle and after the job when busy; here "idle" means blocked on
+        the queue, so no job is taken after the signal."""
+        if self._dequeueing:
+            raise StopRequested()
+        self._stop_requested = True
+        self.set_shutdown_requested_date()
+        if self.scheduler:
+            self.stop_scheduler()
+
+    def request_force_stop(self, signum: int, frame: FrameType | None) -> None:
+        try:
+            super().request_force_stop(signum, frame)
+        except SystemExit:
+            self._cold = True
+            self.app_log.warning(
+                "Cold shutdown: running jobs are left to be retried or failed once their"
+                " heartbeats lapse",
+                extra={"worker": self.name, "running": len(self._runs)},
+            )
+            raise
+
+    def teardown(self) -> None:
+        try:
+            if self._runs and not self._cold:
+                self.app_log.info(
+                    "Waiting for running jobs to finish",
+                    extra={"worker": self.name, "running": len(self._runs)},
+                )
+                self.wait_for_runs(fewer_than=1, stop_signalled_ends=False)
+        finally:
+            self._stop_threads()
+            super().teardown()
+
+    def _stop_threads(self) -> None:
+        """End the idle job threads and the deadlines (``work`` may be called again)."""
+        for _ in self._threads:
+            self._handoff.put(None)
+        if not self._cold:
+            for thread in self._threads:
+                thread.join()
+            self.deadlines.close()
+        self._threads, self._idle_threads = [], 0
+
+
+class ThreadedQueueWorker(ThreadedJobs, QueueWorker):
+    """``QueueWorker`` running ``concurrency`` jobs at once (QUEUE_FAST_PATH=false)."""
