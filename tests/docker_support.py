@@ -12,6 +12,8 @@ import os
 import shutil
 import subprocess
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,6 +70,44 @@ def hadolint() -> str:
     return found
 
 
+def docker(
+    *arguments: str,
+    timeout: float = 120,
+    check: bool = True,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    input: str | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """``docker ARGUMENTS`` with ``env`` over this process's environment; with ``check``, a
+    failure raises with the command and the end of its output."""
+    result = subprocess.run(
+        ["docker", *arguments],
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        input=input,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"docker {' '.join(arguments)} exited {result.returncode}:\n"
+            f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+        )
+    return result
+
+
+def web_request(port: str, method: str, path: str) -> tuple[int, dict[str, Any]]:
+    """One request to a web app published on 127.0.0.1:``port``: status and JSON body."""
+    url = f"http://127.0.0.1:{port}{path}"
+    request = urllib.request.Request(url, method=method, data=b"" if method == "POST" else None)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}")
+
+
 @dataclass
 class Compose:
     """``docker compose`` for one baked project under one project name."""
@@ -87,21 +127,15 @@ class Compose:
     def run(
         self, *arguments: str, timeout: float = 120, check: bool = True, input: str | None = None
     ) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            ["docker", "compose", *arguments],
+        return docker(
+            "compose",
+            *arguments,
+            timeout=timeout,
+            check=check,
             cwd=self.directory,
             env=self.env(),
-            capture_output=True,
-            text=True,
-            timeout=timeout,
             input=input,
         )
-        if check and result.returncode != 0:
-            raise AssertionError(
-                f"docker compose {' '.join(arguments)} exited {result.returncode}:\n"
-                f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
-            )
-        return result
 
     def timed(self, name: str, *arguments: str, timeout: float = 600) -> None:
         started = time.monotonic()

@@ -24,7 +24,14 @@ from typing import Any
 from uuid import uuid4
 
 import pytest
-from docker_support import Compose, free_port, remove_image, require_engine, wait_for
+from docker_support import (
+    Compose,
+    free_port,
+    remove_image,
+    require_engine,
+    wait_for,
+    web_request,
+)
 
 from helpers import bake
 
@@ -87,13 +94,7 @@ def dotenv(project: Path) -> dict[str, str]:
 
 def web(stack: Compose, method: str, path: str) -> tuple[int, dict[str, Any]]:
     """One request to the web app on its 127.0.0.1-published port."""
-    url = f"http://127.0.0.1:{stack.environment['WEB_PORT']}{path}"
-    request = urllib.request.Request(url, method=method, data=b"" if method == "POST" else None)
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"{}")
+    return web_request(stack.environment["WEB_PORT"], method, path)
 
 
 def queue_report(stack: Compose, report_id: int) -> str:

@@ -31,7 +31,15 @@ from uuid import uuid4
 
 import pytest
 import yaml
-from docker_support import free_port, remove_image, require_engine, unavailable, wait_for
+from docker_support import (
+    docker,
+    free_port,
+    remove_image,
+    require_engine,
+    unavailable,
+    wait_for,
+    web_request,
+)
 
 from helpers import PROJECT_TEMPLATE, bake, load_module
 
@@ -73,29 +81,6 @@ from app.queue.redis_clients import producer_client
 client = producer_client(app().queue_settings.redis)
 print(json.dumps(sorted(worker.hostname for worker in live_workers(client))))
 """
-
-
-def docker(
-    *arguments: str,
-    timeout: float = 120,
-    check: bool = True,
-    cwd: Path | None = None,
-    env: dict[str, str] | None = None,
-) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        ["docker", *arguments],
-        cwd=cwd,
-        env={**os.environ, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    if check and result.returncode != 0:
-        raise AssertionError(
-            f"docker {' '.join(arguments)} exited {result.returncode}:\n"
-            f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
-        )
-    return result
 
 
 def dotenv(project: Path) -> dict[str, str]:
@@ -524,13 +509,9 @@ def converged(stack: Stack) -> bool:
 
 
 def web(stack: Stack, method: str, path: str) -> tuple[int, dict[str, Any]]:
-    url = f"http://127.0.0.1:{stack.environment['WEB_PORT']}{path}"
-    request = urllib.request.Request(url, method=method, data=b"" if method == "POST" else None)
+    """A request to the stack's web service; status 0 while nothing answers yet."""
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"{}")
+        return web_request(stack.environment["WEB_PORT"], method, path)
     except (urllib.error.URLError, ConnectionError, TimeoutError):
         return 0, {}
 

@@ -16,17 +16,10 @@ from typing import Any
 
 from test_faults import job_states, push, redis_call
 
+from helpers import load_support
 from processes import Project, polling
 
-
-def most_at_once(spans: list[tuple[float, float]]) -> int:
-    """The largest number of (start, end) spans that overlap."""
-    events = sorted([(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans])
-    running = peak = 0
-    for _, step in events:
-        running += step
-        peak = max(peak, running)
-    return peak
+most_at_once = load_support("spans").most_at_once
 
 
 def test_three_workers_of_eight_threads_run_three_hundred_jobs_exactly_once(
@@ -125,9 +118,11 @@ def test_sigterm_lets_all_four_running_jobs_finish_takes_no_new_one_and_exits_ze
     assert redis_call(redis_server, "zcard", "rq:wip:default") == "0"
 
 
-def test_sigkill_leaves_all_four_running_jobs_to_be_recovered(
-    project: Project, tmp_path: Path
-) -> None:
+def four_running_jobs(
+    project: Project, tmp_path: Path, last_without_retries: bool
+) -> tuple[list[Path], list[str], subprocess.Popen[str]]:
+    """Four 300 s jobs running in one four-thread worker (fast heartbeats and maintenance): each
+    appends its worker's pid to its own log. Returns the logs, the job ids and the worker."""
     project.environment.update(
         WORKER_HEARTBEAT_INTERVAL="1",
         WORKER_MAINTENANCE_INTERVAL="1",
@@ -135,20 +130,25 @@ def test_sigkill_leaves_all_four_running_jobs_to_be_recovered(
         JOB_RETRY_BACKOFF="0",
     )
     logs = [tmp_path / f"attempts-{n}.log" for n in range(4)]
-    job_ids = push(
-        project,
-        "".join(
-            f"print(queue.submit(jobs.record_attempt, {str(log)!r}, 300).job_id)\n"
-            for log in logs[:3]
-        )
-        + f"print(queue.options(retries=0).submit(jobs.record_attempt, {str(logs[3])!r}, 300)"
-        ".job_id)",
-    )
-    first = project.start_worker("worker-a", WORKER_CONCURRENCY="4")
+    pushes = [
+        f"queue.options(retries=0).submit(jobs.record_attempt, {str(log)!r}, 300)"
+        if last_without_retries and log == logs[-1]
+        else f"queue.submit(jobs.record_attempt, {str(log)!r}, 300)"
+        for log in logs
+    ]
+    job_ids = push(project, "".join(f"print({call}.job_id)\n" for call in pushes))
+    worker = project.start_worker("worker-a", WORKER_CONCURRENCY="4")
     polling.wait_for(
         lambda: all(log.exists() for log in logs), timeout=20, message="four jobs did not start"
     )
-    assert {log.read_text() for log in logs} == {f"{first.pid}\n"}
+    assert {log.read_text() for log in logs} == {f"{worker.pid}\n"}
+    return logs, job_ids, worker
+
+
+def test_sigkill_leaves_all_four_running_jobs_to_be_recovered(
+    project: Project, tmp_path: Path
+) -> None:
+    logs, job_ids, first = four_running_jobs(project, tmp_path, last_without_retries=True)
     first.kill()
     killed_at = time.monotonic()
     second = project.start_worker("worker-b", WORKER_CONCURRENCY="4")
@@ -168,23 +168,7 @@ def test_sigkill_leaves_all_four_running_jobs_to_be_recovered(
 def test_a_second_sigterm_stops_at_once_and_leaves_the_running_jobs_to_be_recovered(
     project: Project, tmp_path: Path
 ) -> None:
-    project.environment.update(
-        WORKER_HEARTBEAT_INTERVAL="1",
-        WORKER_MAINTENANCE_INTERVAL="1",
-        WORKER_TTL="16",
-        JOB_RETRY_BACKOFF="0",
-    )
-    logs = [tmp_path / f"attempts-{n}.log" for n in range(4)]
-    job_ids = push(
-        project,
-        "".join(
-            f"print(queue.submit(jobs.record_attempt, {str(log)!r}, 300).job_id)\n" for log in logs
-        ),
-    )
-    first = project.start_worker("worker-a", WORKER_CONCURRENCY="4")
-    polling.wait_for(
-        lambda: all(log.exists() for log in logs), timeout=20, message="four jobs did not start"
-    )
+    logs, job_ids, first = four_running_jobs(project, tmp_path, last_without_retries=False)
     first.send_signal(signal.SIGTERM)
     polling.wait_for(
         lambda: "Waiting for running jobs to finish" in project.log("worker-a"),

@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from app.queue.worker.job_heartbeat import JobHeartbeat
+from tests.support.polling import wait_for
 
 
 class FakeWorker:
@@ -47,3 +48,24 @@ def test_a_short_job_gets_no_renewal() -> None:
     time.sleep(0.1)
     heartbeat.close()
     assert worker.renewals == []
+
+
+def test_one_heartbeat_thread_renews_every_running_job() -> None:
+    worker = FakeWorker()
+    heartbeat = JobHeartbeat(worker)  # type: ignore[arg-type]
+    with heartbeat.running("first", None):  # type: ignore[arg-type]
+        with heartbeat.running("second", None):  # type: ignore[arg-type]
+            wait_for(
+                lambda: worker.renewals.count("second") >= 2,
+                timeout=10,
+                message="the second job was not renewed",
+            )
+        renewed = worker.renewals.count("second")
+        first = worker.renewals.count("first")
+        wait_for(
+            lambda: worker.renewals.count("first") >= first + 2,
+            timeout=10,
+            message="the first job was not renewed after the second ended",
+        )
+    heartbeat.close()
+    assert worker.renewals.count("second") == renewed

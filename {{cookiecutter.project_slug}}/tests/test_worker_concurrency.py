@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +17,10 @@ from rq.worker import Worker
 
 from app import Application
 from app.queue.worker.job_deadlines import JobDeadlines
-from app.queue.worker.job_heartbeat import JobHeartbeat
 from app.queue.worker.threaded import ThreadedQueueWorker
 from tests.support import jobs
 from tests.support.redis_server import RedisServer
+from tests.support.spans import most_at_once
 from tests.support.workers import work
 from tests.test_checklist import checklist, hold_scheduler_lock
 
@@ -63,15 +63,6 @@ def runs(path: Path) -> dict[int, tuple[float, float]]:
         kind, number, moment = line.split()
         (starts if kind == "start" else ends)[int(number)] = float(moment)
     return {number: (starts[number], ends[number]) for number in starts}
-
-
-def most_at_once(spans: list[tuple[float, float]]) -> int:
-    events = sorted([(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans])
-    running = peak = 0
-    for _, step in events:
-        running += step
-        peak = max(peak, running)
-    return peak
 
 
 def test_runs_up_to_concurrency_jobs_at_once_and_never_more(
@@ -194,34 +185,3 @@ def test_deadlines_call_back_in_order_and_cancelled_ones_never() -> None:
     deadlines.close()
     assert called == ["early", "late"]
     assert len(deadlines._heap) < 200
-
-
-class FakeWorker:
-    job_monitoring_interval = 0.05
-
-    def __init__(self) -> None:
-        self.renewals: list[str] = []
-
-    def maintain_heartbeats(self, job: Any, execution: Any) -> None:
-        self.renewals.append(job)
-
-
-@pytest.fixture
-def heartbeat() -> Iterator[tuple[JobHeartbeat, FakeWorker]]:
-    worker = FakeWorker()
-    beats = JobHeartbeat(worker)  # type: ignore[arg-type]
-    yield beats, worker
-    beats.close()
-
-
-def test_one_heartbeat_thread_renews_every_running_job(
-    heartbeat: tuple[JobHeartbeat, FakeWorker],
-) -> None:
-    beats, worker = heartbeat
-    with beats.running("first", None):  # type: ignore[arg-type]
-        with beats.running("second", None):  # type: ignore[arg-type]
-            time.sleep(0.3)
-        renewed = worker.renewals.count("second")
-        time.sleep(0.2)
-    assert worker.renewals.count("first") >= 4
-    assert renewed >= 2 and worker.renewals.count("second") == renewed
