@@ -87,13 +87,7 @@ class Project:
 
     def stop_all(self) -> None:
         for process in self.processes:
-            if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+            redis_support.stop_process(process, timeout=15)
 
 
 def baked_project(tmp_path: Path, redis_server: Any, **answers: str) -> Project:

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import pytest
@@ -66,13 +66,13 @@ def redis_server_binary() -> str:
     return binary
 
 
-def stop_process(process: subprocess.Popen[bytes] | None) -> None:
-    """Stop a server process we started (SIGTERM, then SIGKILL after 10 s)."""
+def stop_process(process: subprocess.Popen[Any] | None, timeout: float = 10) -> None:
+    """Stop a process we started (SIGTERM, then SIGKILL after ``timeout`` seconds)."""
     if process is None or process.poll() is not None:
         return
     process.terminate()
     try:
-        process.wait(timeout=10)
+        process.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
