@@ -4,16 +4,23 @@ jobs crossing between a fast and a plain side. Everything else runs both ways in
 from __future__ import annotations
 
 import logging
+import os
+import signal
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import rq
 from redis import Redis
+from rq import Queue as RQQueue
+from rq.job import Job
+from rq.registry import FinishedJobRegistry, StartedJobRegistry
 
 from app import Application
 from app.jobs.reports import rebuild_report
 from app.queue.commands.checklist import check
-from app.queue.fast_path.scripts import RUN_COMMANDS, run_as_script
+from app.queue.fast_path.scripts import RUN_COMMANDS, RUN_UNLESS_DEPENDENTS, run_as_script
 from app.queue.fast_path.worker import FastQueueWorker
 from app.queue.worker import QueueWorker
 from app.queue.worker.run import worker_class
@@ -114,6 +121,112 @@ def test_commands_sent_as_one_script_write_what_the_pipeline_would(
     assert connection.hgetall("hot:hash") == {b"a": b"1", b"b": b"2.5", b"c": b"7"}
     assert 0 < connection.ttl("hot:hash") <= 100
     assert connection.zscore("hot:zset", "member") == 99
+
+
+def started_state(connection: Redis, job: Job, execution_key: str, member: str) -> dict[str, Any]:
+    """What a started job looks like in Redis: field names, the values that do not vary between
+    two starts, TTLs and registry scores relative to now (rounded)."""
+    moment = time.time()
+    job_hash = {key.decode(): value for key, value in connection.hgetall(job.key).items()}
+    execution = connection.hgetall(execution_key)
+    execution_id = member.split(":")[1]
+    executions_key = f"rq:executions:{job.id}"
+    worker_executions = f"rq:worker:{job_hash['worker_name'].decode()}:executions"
+    return {
+        "job fields": sorted(job_hash),
+        "job values": {k: job_hash[k] for k in ("status", "worker_name", "attempt", "origin")},
+        "job ttl": connection.ttl(job.key),
+        "execution fields": sorted(key.decode() for key in execution),
+        "execution ttl": round(connection.ttl(execution_key) / 5),
+        "started in": round((connection.zscore("rq:wip:take", member) or 0) - moment),
+        "executions in": round((connection.zscore(executions_key, execution_id) or 0) - moment),
+        "executions ttl": round(connection.ttl(executions_key) / 5),
+        "in the worker's executions": connection.sismember(worker_executions, member),
+        "in the intermediate list": connection.lpos("rq:queue:take:intermediate", job.id),
+    }
+
+
+def test_a_job_taken_in_one_call_is_started_as_rqs_dequeue_and_start_leave_it(
+    redis_server: RedisServer,
+) -> None:
+    connection = Redis.from_url(redis_server.url)
+    connection.flushdb()
+    queue = RQQueue("take", connection=connection)
+    worker = FastQueueWorker([queue], connection=connection, name="taker")
+    worker.register_birth()
+    first, second = queue.enqueue(jobs.echo, 1), queue.enqueue(jobs.echo, 2)
+
+    dequeued = RQQueue.dequeue_any([queue], None, connection=connection)  # RQ's way, then ours
+    assert dequeued is not None and dequeued[0].id == first.id
+    rqs_execution = worker.prepare_execution(dequeued[0])
+    taken = worker.take_next_job()
+    assert taken is not None and taken[0].id == second.id and taken[1].name == "take"
+    our_execution = worker.prepare_execution(taken[0])
+
+    assert our_execution.job_id == second.id and worker.count_attempt(taken[0]) == 1
+    assert taken[0].get_status(refresh=False) == "started" and taken[0].worker_name == "taker"
+    rqs = started_state(connection, first, rqs_execution.key, rqs_execution.composite_key)
+    ours = started_state(connection, second, our_execution.key, our_execution.composite_key)
+    assert ours == rqs
+    assert ours["job values"]["status"] == b"started" and ours["started in"] > 0
+    assert connection.hget(worker.key, "state") == b"busy"
+    assert worker.take_next_job() is None  # nothing left: RQ's blocking dequeue waits then
+
+
+def test_a_stop_signalled_while_a_job_is_taken_runs_it_and_takes_no_other(
+    tmp_path: Path, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    Redis.from_url(redis_server.url).flushdb()
+    application = application_with(tmp_path, redis_server, True)
+    queue = application.queue()
+    first, second = queue.submit(jobs.echo, 1), queue.submit(jobs.echo, 2)
+    started = FastQueueWorker._started
+
+    def stopped_midway(worker: FastQueueWorker, *args: Any) -> Any:
+        os.kill(os.getpid(), signal.SIGTERM)  # handled right here, after the job was popped
+        return started(worker, *args)
+
+    monkeypatch.setattr(FastQueueWorker, "_started", stopped_midway)
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        assert work(application) == 0  # not burst: only the signal stops it
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert queue.status(first.job_id).status == "finished"
+    assert queue.status(second.job_id).status == "queued"
+
+
+def test_a_job_with_dependents_is_recorded_rqs_way_and_they_run(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    connection = Redis.from_url(redis_server.url)
+    connection.flushdb()
+    application = application_with(tmp_path, redis_server, True)
+    queue = RQQueue(application.queue_settings.worker_queues[0], connection=connection)
+    parent = queue.enqueue(jobs.echo, "parent")
+    child = queue.enqueue(jobs.echo, "child", depends_on=parent)
+    plain = queue.enqueue(jobs.echo, "plain")
+    assert work(application, burst=True) == 0
+    for job in (parent, child, plain):
+        assert job.get_status(refresh=True) == "finished"
+        assert job.id in FinishedJobRegistry(queue.name, connection=connection)
+    assert not StartedJobRegistry(queue.name, connection=connection).get_job_ids()
+    assert child.latest_result() is not None
+
+
+def test_success_is_written_only_for_a_job_without_dependents(redis_server: RedisServer) -> None:
+    connection = Redis.from_url(redis_server.url)
+    connection.delete("hot:dependents", "hot:written")
+    script = connection.register_script(RUN_UNLESS_DEPENDENTS)
+    with connection.pipeline() as pipeline:
+        pipeline.set("hot:written", "yes")
+        assert run_as_script(script, pipeline, keys=["hot:dependents"]) == 1
+    assert connection.get("hot:written") == b"yes"
+    connection.sadd("hot:dependents", "child")
+    with connection.pipeline() as pipeline:
+        pipeline.set("hot:written", "again")
+        assert run_as_script(script, pipeline, keys=["hot:dependents"]) == 0
+    assert connection.get("hot:written") == b"yes"
 
 
 def test_the_checklist_says_whether_the_fast_path_is_in_use(

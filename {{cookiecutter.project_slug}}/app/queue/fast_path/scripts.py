@@ -6,6 +6,7 @@ how the fast path saves round trips. RQ's own scripts live in ``rq/scripts.py``;
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -47,7 +48,7 @@ return 1
 #   KEYS     none (the commands name their keys; Redis Cluster is not supported by this script)
 #   ARGV     a flat list: a count n, then a command of n words, then the next count, and so on
 # Returns the last command's reply.
-RUN_COMMANDS = """
+_RUN_ARGV = """
 local i = 1
 local reply
 while i <= #ARGV do
@@ -55,15 +56,86 @@ while i <= #ARGV do
   reply = redis.call(unpack(ARGV, i + 1, i + n))
   i = i + n + 1
 end
-return reply
+"""
+RUN_COMMANDS = _RUN_ARGV + "return reply\n"
+
+# Record a job's success (``FewerRoundTrips.handle_job_success``): a pipeline's queued commands,
+# as RUN_COMMANDS, unless the job has dependents. RQ reads them under WATCH and sends its writes
+# in MULTI/EXEC (three round trips); in one script the check and the writes cannot be split.
+#   KEYS[1]  the job's dependents, ``rq:job:<id>:dependents``
+#   ARGV     as RUN_COMMANDS
+# Returns 0 without writing anything when the job has dependents (RQ's transaction moves them to
+# ready), else 1.
+RUN_UNLESS_DEPENDENTS = (
+    "if redis.call('SCARD', KEYS[1]) > 0 then\n  return 0\nend\n" + _RUN_ARGV + "return 1\n"
+)
+
+# Take the next job and start it (``FewerRoundTrips.take_next_job``): what RQ's dequeue (LMOVE,
+# HGETALL) and ``prepare_execution``'s script write, in one call, for a job whose id only Redis
+# knows until then. It never blocks: RQ's blocking dequeue waits when every queue is empty.
+#   KEYS     the worker's queue lists ``rq:queue:<name>`` in its dequeue order, then, in the same
+#            order, their started registries ``rq:wip:<name>``
+#   ARGV[1]  the job key prefix ``rq:job:``     ARGV[2] the execution key prefix ``rq:execution:``
+#   ARGV[3]  the execution registry prefix ``rq:executions:``
+#   ARGV[4]  the new execution's id             ARGV[5] the worker's name
+#   ARGV[6]  the worker's key ``rq:worker:<name>``, ARGV[7] its executions ``...:executions``
+#   ARGV[8]  now in whole seconds (registry scores), ARGV[9] as a float (the execution's times),
+#            ARGV[10] in ISO 8601 (the job's and the worker's)
+#   ARGV[11] the job heartbeat interval, ARGV[12] its grace beats, ARGV[13] the worker's idle TTL
+# The heartbeat TTL is ``QueueWorker.get_heartbeat_ttl``'s: one interval (less when the job's
+# timeout is shorter) plus the grace beats. A popped id whose job hash is gone is dropped, as RQ
+# drops it. Returns nil when every list is empty, else {the queue's position (from 1), the job
+# id, the attempt, the job hash as RQ's dequeue reads it (before the start) as a flat list}.
+TAKE_AND_START = """
+local lists = #KEYS / 2
+for position = 1, lists do
+  local id = redis.call('LPOP', KEYS[position])
+  while id do
+    local job = ARGV[1] .. id
+    local fields = redis.call('HGETALL', job)
+    if #fields > 0 then
+      local interval = tonumber(ARGV[11])
+      local timeout = tonumber(redis.call('HGET', job, 'timeout'))
+      local beat = interval
+      if timeout and timeout > 0 then
+        beat = math.min(timeout, interval)
+      end
+      local ttl = math.floor(math.max(beat, 0)) + tonumber(ARGV[12]) * interval
+      local member = id .. ':' .. ARGV[4]
+      local execution, executions = ARGV[2] .. member, ARGV[3] .. id
+      local now = tonumber(ARGV[8])
+      redis.call('HSET', execution, 'id', ARGV[4], 'job_id', id, 'created_at', ARGV[9],
+        'last_heartbeat', ARGV[9], 'worker_name', ARGV[5])
+      redis.call('EXPIRE', execution, ttl)
+      redis.call('ZADD', executions, now + ttl + 60, ARGV[4])
+      redis.call('EXPIRE', executions, ttl + 60)
+      redis.call('ZADD', KEYS[lists + position], now + ttl, member)
+      redis.call('SADD', ARGV[7], member)
+      redis.call('EXPIRE', ARGV[7], ttl + 60)
+      redis.call('HSET', ARGV[6], 'state', 'busy')
+      local registration = math.max(ttl, tonumber(ARGV[13]))
+      redis.call('HSET', ARGV[6], 'last_heartbeat', ARGV[10])
+      redis.call('EXPIRE', ARGV[6], registration)
+      redis.call('EXPIRE', ARGV[7], registration)
+      redis.call('HSET', job, 'last_heartbeat', ARGV[10], 'status', 'started',
+        'started_at', ARGV[10], 'worker_name', ARGV[5])
+      redis.call('PERSIST', job)
+      local attempt = redis.call('HINCRBY', job, 'attempt', 1)
+      return {position, id, attempt, fields}
+    end
+    id = redis.call('LPOP', KEYS[position])
+  end
+end
+return false
 """
 
 
-def run_as_script(script: Script, pipeline: Pipeline) -> Any:
-    """Send the commands queued on ``pipeline`` (not executed) as one call of ``script``; return
-    the last command's reply.
+def run_as_script(script: Script, pipeline: Pipeline, keys: Sequence[str] = ()) -> Any:
+    """Send the commands queued on ``pipeline`` (not executed) as one call of ``script``, with
+    ``keys``; return its reply.
 
-    ``script`` is ``RUN_COMMANDS`` registered on the pipeline's client. This reads redis-py's
+    ``script`` is ``RUN_COMMANDS`` or ``RUN_UNLESS_DEPENDENTS``, registered on the pipeline's
+    client. This reads redis-py's
     ``Pipeline.command_stack``, one of the internals the fast path is verified against.
     """
     words: list[Any] = []
@@ -71,4 +143,4 @@ def run_as_script(script: Script, pipeline: Pipeline) -> Any:
         words.append(len(arguments))
         words.extend(arguments)
     pipeline.reset()
-    return script(args=words)
+    return script(keys=keys, args=words)

@@ -10,18 +10,28 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+from uuid import uuid4
 
 from rq import Queue as RQQueue
 from rq import SimpleWorker
-from rq.executions import Execution
-from rq.job import Job
-from rq.utils import now
+from rq.defaults import RQ_KEY_PREFIX
+from rq.executions import WORKER_EXECUTIONS_KEY_TEMPLATE, Execution, ExecutionRegistry
+from rq.job import Job, JobStatus
+from rq.logutils import blue, green
+from rq.rate_limit import release_slot
+from rq.registry import StartedJobRegistry
+from rq.utils import as_text, now, utcformat
 from rq.worker import WorkerStatus
 
 from app.queue.fast_path.rq_log_filter import RQ_LINE_FILTER
-from app.queue.fast_path.scripts import RUN_COMMANDS, run_as_script
-from app.queue.worker.queue_worker import ATTEMPT_FIELD, QueueWorker
+from app.queue.fast_path.scripts import (
+    RUN_COMMANDS,
+    RUN_UNLESS_DEPENDENTS,
+    TAKE_AND_START,
+    run_as_script,
+)
+from app.queue.worker.queue_worker import ATTEMPT_FIELD, HEARTBEAT_GRACE_BEATS, QueueWorker
 from app.queue.worker.threaded import ThreadedJobs
 
 if TYPE_CHECKING:
@@ -45,8 +55,15 @@ class FewerRoundTrips(SimpleWorker):
     due_job_poll_seconds = 0.1
     _registration_expires = 0.0  # time.monotonic() at which our rq:worker key lapses
     _next_suspension_check = 0.0
-    _run_commands: Script | None = None
     _attempt = 0
+    _taken: tuple[Job, Execution, int] | None = None  # taken and started, not yet prepared
+
+    def script(self, source: str) -> Script:
+        """One of ``scripts.py``'s scripts, registered once per worker."""
+        scripts: dict[str, Script] = self.__dict__.setdefault("_scripts", {})
+        if source not in scripts:
+            scripts[source] = self.connection.register_script(source)
+        return scripts[source]
 
     def bootstrap(self, *args: object, **kwargs: object) -> None:
         """Start-up as usual, with RQ's per-job INFO lines dropped (ours say the same)."""
@@ -90,9 +107,12 @@ class FewerRoundTrips(SimpleWorker):
         call, so the started registry, the execution and the job hash look the same to
         rq-dashboard and ``rq info``.
         """
+        if self._taken is not None and self._taken[0] is job:
+            _, execution, self._attempt = self._taken
+            self._taken = None
+            self.executions[execution.id] = execution
+            return execution
         ttl = self.get_heartbeat_ttl(job)
-        if self._run_commands is None:
-            self._run_commands = self.connection.register_script(RUN_COMMANDS)
         with self.connection.pipeline() as pipeline:
             execution = Execution.create(job, ttl, pipeline=pipeline, worker_name=self.name)
             self.executions[execution.id] = execution
@@ -106,8 +126,94 @@ class FewerRoundTrips(SimpleWorker):
             if len(self.queues) == 1:  # RQ dequeues with BLMOVE through the intermediate list
                 pipeline.lrem(self.queues[0].intermediate_queue_key, 1, job.id)
             pipeline.hincrby(job.key, ATTEMPT_FIELD, 1)  # last: its reply is the script's
-            self._attempt = int(run_as_script(self._run_commands, pipeline))
+            self._attempt = int(run_as_script(self.script(RUN_COMMANDS), pipeline))
         return execution
+
+    def take_next_job(self) -> tuple[Job, RQQueue] | None:
+        """Pop the next job and write its start in one script call (``TAKE_AND_START``), where
+        RQ's dequeue and ``prepare_execution`` take three round trips; None when every queue is
+        empty (RQ's blocking dequeue waits then).
+
+        The popped job is already in the started registry when the reply comes: a warm stop
+        signalled meanwhile waits for it to run (``_shutdown``) instead of leaving it there.
+        """
+        if type(self).get_heartbeat_ttl is not QueueWorker.get_heartbeat_ttl:
+            return None  # the script computes QueueWorker's TTL
+        queues = list(self._ordered_queues)
+        moment = now()
+        execution = Execution(uuid4().hex, "", self.connection, worker_name=self.name)
+        execution.created_at = execution.last_heartbeat = moment
+        stamp = utcformat(moment)
+        self._taking = True
+        try:
+            reply = self.script(TAKE_AND_START)(
+                keys=[queue.key for queue in queues]
+                + [StartedJobRegistry.key_template.format(queue.name) for queue in queues],
+                args=[
+                    *(self.job_class.redis_job_namespace_prefix, f"{RQ_KEY_PREFIX}:execution:"),
+                    *(ExecutionRegistry.key_template.format(""), execution.id, self.name),
+                    *(self.key, WORKER_EXECUTIONS_KEY_TEMPLATE.format(self.name)),
+                    *(int(moment.timestamp()), repr(moment.timestamp()), stamp),
+                    *(self.job_monitoring_interval, HEARTBEAT_GRACE_BEATS, self.worker_ttl + 60),
+                ],
+            )
+            if reply is None:
+                return None
+            return self._started(reply, queues, execution)
+        finally:
+            self._taking = False
+
+    def _started(
+        self, reply: list[Any], queues: list[RQQueue], execution: Execution
+    ) -> tuple[Job, RQQueue]:
+        """The job and queue of ``TAKE_AND_START``'s reply, as RQ's dequeue and start leave them."""
+        position, job_id, attempt, fields = reply
+        queue = self._dequeued_from(queues[position - 1])
+        job = self.job_class(
+            as_text(job_id), connection=self.connection, serializer=self.serializer
+        )
+        job.restore(dict(zip(fields[::2], fields[1::2], strict=True)))
+        job.redis_server_version = self.get_redis_server_version()
+        # What ``job.prepare_for_execution`` sets (the script wrote the same to the job hash).
+        job.worker_name, job._status = self.name, JobStatus.STARTED
+        job.started_at = job.last_heartbeat = execution.created_at
+        execution.job_id, execution._job = job.id, job
+        # RQ's dequeue line (``rq_log_filter.py`` drops it, as it drops RQ's other per-job lines).
+        name, origin = self.name, green(queue.name)
+        if self.log_job_description:
+            self.log.info("Worker %s: %s: %s (%s)", name, origin, blue(job.description), job.id)
+        else:
+            self.log.info("Worker %s: %s: %s", name, origin, job.id)
+        self._taken = (job, execution, int(attempt))
+        self._state = WorkerStatus.BUSY
+        ttl = max(self.get_heartbeat_ttl(job), self.worker_ttl + 60)
+        self._registration_expires = time.monotonic() + ttl
+        self.reorder_queues(reference_queue=queue)
+        return job, queue
+
+    def _dequeued_from(self, queue: RQQueue) -> RQQueue:
+        """The queue object RQ's dequeue returns for ``queue`` (with the worker's job class,
+        serializer and death penalty), made once per queue instead of once per job."""
+        made: dict[str, RQQueue] = self.__dict__.setdefault("_dequeued_queues", {})
+        if queue.key not in made:
+            made[queue.key] = self.queue_class.from_queue_key(
+                queue.key,
+                connection=self.connection,
+                job_class=self.job_class,
+                serializer=self.serializer,
+                death_penalty_class=self.death_penalty_class,
+            )
+        return made[queue.key]
+
+    def _shutdown(self) -> None:
+        """RQ's stop, except while a job is being taken: then stop once it has run."""
+        if not self._taking:
+            super()._shutdown()
+            return
+        self._stop_requested = True
+        self.set_shutdown_requested_date()
+        if self.scheduler:
+            self.stop_scheduler()
 
     def count_attempt(self, job: Job) -> int:
         """Counted already, in ``prepare_execution``'s single call."""
@@ -120,6 +226,49 @@ class FewerRoundTrips(SimpleWorker):
     def record_execution_end(self, job: Job, queue: RQQueue, heartbeat_ttl: int) -> None:
         """Stamp the end; the job hash is written once by the success or failure handling."""
         job.ended_at = job.last_heartbeat = now()
+
+    def handle_job_success(
+        self,
+        job: Job,
+        queue: RQQueue,
+        started_job_registry: StartedJobRegistry,
+        execution: Execution,
+    ) -> None:
+        """RQ's success writes in one script call (``RUN_UNLESS_DEPENDENTS``), where RQ reads the
+        job's dependents under WATCH, then sends MULTI/EXEC; RQ's own way for a job that has
+        dependents or repeats, and for a run whose outcome is discarded (``QueueWorker``)."""
+        if self._outcome_discarded or (job.repeats_left is not None and job.repeats_left > 0):
+            super().handle_job_success(job, queue, started_job_registry, execution)
+            return
+        with self.connection.pipeline() as pipeline:
+            self.increment_successful_job_count(pipeline=pipeline)
+            self.increment_total_working_time(job.ended_at - job.started_at, pipeline)
+            result_ttl = job.get_result_ttl(self.default_result_ttl)
+            if result_ttl != 0:
+                job._handle_success(
+                    result_ttl,
+                    pipeline=pipeline,
+                    worker_name=self.name,
+                    execution_id=execution.id,
+                    execution_started_at=execution.created_at,
+                    execution_ended_at=job.ended_at,
+                )
+            job.cleanup(result_ttl, pipeline=pipeline, remove_from_queue=False)
+            job._status = JobStatus.FINISHED
+            self.cleanup_execution(job, pipeline=pipeline, execution=execution)
+            script = self.script(RUN_UNLESS_DEPENDENTS)
+            recorded = run_as_script(script, pipeline, keys=[job.dependents_key])
+        if not recorded:
+            super().handle_job_success(job, queue, started_job_registry, execution)
+            return
+        release_slot(job)
+        # RQ's line (``rq_log_filter.py`` drops it, as it drops RQ's other per-job lines).
+        taken, name = job.ended_at - job.started_at, self.name
+        if self.log_job_description:
+            line = "Successfully completed %s job in %ss on worker %s"
+            self.log.info(line, job.description, taken, name)
+        else:
+            self.log.info("Successfully completed job %s in %ss on worker %s", job.id, taken, name)
 
     def job_ended(self) -> None:
         """RQ writes "idle", then renews the registration the job start shortened to the job's

@@ -39,10 +39,11 @@ W = TypeVar("W", bound=BaseWorker)
 
 
 class JobMetrics(BaseWorker):
-    """Counts outcomes where RQ records them, so a run whose outcome is discarded (it lost its
-    lease, ``QueueWorker``) counts nothing. Mixed in *after* the project's worker classes; every
-    count is made from the job and queue at hand (no per-worker "current job"), so it holds with
-    several jobs running at once in one process."""
+    """Counts each outcome once the worker has recorded it; a run whose outcome is discarded (it
+    lost its lease, ``QueueWorker``) counts nothing. Mixed in *before* the project's worker
+    classes, so it sees every way they record an outcome (the fast path writes a success its own
+    way); every count is made from the job and queue at hand (no per-worker "current job"), so it
+    holds with several jobs running at once in one process."""
 
     metric_queues: frozenset[str] = frozenset()
     metrics_host = "127.0.0.1"
@@ -60,16 +61,21 @@ class JobMetrics(BaseWorker):
 
     def handle_job_success(self, job: Job, queue: RQQueue, *args: Any, **kwargs: Any) -> None:
         super().handle_job_success(job, queue, *args, **kwargs)
-        self.count(job, queue.name, names.FINISHED)
+        self.count_recorded(job, queue.name, names.FINISHED)
 
     def handle_job_failure(self, job: Job, queue: RQQueue, *args: Any, **kwargs: Any) -> None:
         retried = job.should_retry and job.id != self._stopped_job_id  # RQ's own test
         super().handle_job_failure(job, queue, *args, **kwargs)
-        self.count(job, queue.name, names.RETRIED if retried else names.FAILED)
+        self.count_recorded(job, queue.name, names.RETRIED if retried else names.FAILED)
 
     def handle_job_retry(self, job: Job, queue: RQQueue, *args: Any, **kwargs: Any) -> None:
         super().handle_job_retry(job, queue, *args, **kwargs)
-        self.count(job, queue.name, names.RETRIED)
+        self.count_recorded(job, queue.name, names.RETRIED)
+
+    def count_recorded(self, job: Job, queue_name: str, outcome: str) -> None:
+        """``count``, unless this run's outcome was discarded (``QueueWorker``'s fencing)."""
+        if not getattr(self, "_outcome_discarded", False):
+            self.count(job, queue_name, outcome)
 
     def count(self, job: Job, queue_name: str, outcome: str) -> None:
         """One run with ``outcome``, and its duration when RQ stamped start and end."""
@@ -113,4 +119,4 @@ def _counting_class(
         "metrics_host": host,
         "metrics_port": port,
     }
-    return type(worker_class.__name__, (worker_class, JobMetrics), attributes)
+    return type(worker_class.__name__, (JobMetrics, worker_class), attributes)

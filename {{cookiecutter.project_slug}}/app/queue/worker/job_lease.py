@@ -13,10 +13,13 @@ runs it then, so the run keeps its outcome, as RQ records it.
 from __future__ import annotations
 
 import time
+from weakref import WeakKeyDictionary
 
 from redis import Redis
+from redis.commands.core import Script
 from rq.executions import Execution
 from rq.job import Job
+from rq.registry import StartedJobRegistry
 
 # Renew an execution's entry in the started registry, only while it is held.
 #   KEYS[1]  the started registry, ``rq:wip:<queue>`` (a sorted set scored by expiry time)
@@ -42,14 +45,18 @@ redis.call('ZADD', KEYS[1], 'XX', ARGV[3], ARGV[1])
 return 1
 """
 LOST, HELD, RELEASED = 0, 1, 2
+_scripts: WeakKeyDictionary[Redis, Script] = WeakKeyDictionary()  # RENEW_IF_HELD per client
 
 
 class JobLease:
     """One execution's hold on its job; ``renew`` fails for good once the lease has lapsed."""
 
     def __init__(self, connection: Redis, job: Job, execution: Execution) -> None:
-        self._script = connection.register_script(RENEW_IF_HELD)
-        self._keys = [job.started_job_registry.key, job.key]
+        if connection not in _scripts:
+            _scripts[connection] = connection.register_script(RENEW_IF_HELD)
+        self._script = _scripts[connection]
+        # The key of ``job.started_job_registry``, without building the registry for each job.
+        self._keys = [StartedJobRegistry.key_template.format(job.origin), job.key]
         self._member = execution.composite_key
         self.renewed_at = time.monotonic()
         self.lost = False

@@ -68,6 +68,7 @@ class QueueWorker(SimpleWorker):
     jobs_done = 0
     concurrency = 1  # jobs run at once; ``ThreadedJobs`` runs more (WORKER_CONCURRENCY)
     stop_signalled = False  # SIGTERM/SIGINT asked for a warm shutdown
+    _taking = False  # a job is popped and started, not yet returned (``take_next_job``)
 
     def bootstrap(self, *args: object, **kwargs: object) -> None:
         """RQ's start-up, with the warm-shutdown handlers installed first.
@@ -145,9 +146,17 @@ class QueueWorker(SimpleWorker):
         """
         if self.stop_signalled:
             return None
-        result = super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
+        result = self.take_next_job() or super().dequeue_job_and_maintain_ttl(
+            timeout, max_idle_time
+        )
         self.redis_outage.answered()  # RQ returns only once Redis has answered
         return result
+
+    def take_next_job(self) -> tuple[Job, RQQueue] | None:
+        """A job taken and started without waiting, or None to let RQ dequeue (and wait).
+
+        None here; the fast path takes one in a single script call."""
+        return None
 
     def execute_job(self, job: Job, queue: RQQueue) -> None:
         """RQ's ``SimpleWorker.execute_job``, with the job's heartbeat renewed while it runs."""

@@ -330,7 +330,7 @@ class ThreadedJobs(QueueWorker):
     def _shutdown(self) -> None:
         """RQ stops at once when idle and after the job when busy; here "idle" means blocked on
         the queue, so no job is taken after the signal."""
-        if self._dequeueing:
+        if self._dequeueing and not self._taking:  # a taken job runs first (the fast path)
             raise StopRequested()
         self._stop_requested = True
         self.set_shutdown_requested_date()
