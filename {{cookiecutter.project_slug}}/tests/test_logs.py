@@ -5,7 +5,9 @@ from __future__ import annotations
 import io
 import json
 import logging
+import threading
 from collections.abc import Iterator
+from logging.handlers import QueueHandler
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +15,7 @@ import pytest
 
 from app import Application, ConfigError, current
 from app.jobs.reports import rebuild_report
-from app.logs import HANDLER, JsonLineFormatter, KeyValueFormatter
+from app.logs import HANDLER, JsonLineFormatter, KeyValueFormatter, logs_written_by_one_thread
 from tests.conftest import make_application
 from tests.support import jobs
 from tests.support.workers import work
@@ -144,6 +146,56 @@ def test_worker_logs_job_id_function_and_queue_as_json(
     assert started["job_id"] == submission.job_id
     assert started["function"] == "app.jobs.reports.rebuild_report"
     assert started["queue"] == "default"
+
+
+@pytest.mark.parametrize("redis_environment", [{"LOG_FORMAT": "json", "WORKER_CONCURRENCY": "4"}])
+def test_a_threaded_workers_lines_come_out_whole_and_in_order_from_one_writer_thread(
+    output: io.StringIO, redis_application: Application
+) -> None:
+    queue = redis_application.queue()
+    echoes = [queue.submit(jobs.echo, number).job_id for number in range(12)]
+    failing = queue.options(retries=0).submit(jobs.fail, "in a thread").job_id
+    assert work(redis_application, burst=True) == 0
+    lines = json_lines(output.getvalue())
+    by_job: dict[str, list[str]] = {}
+    for line in lines:
+        if line.get("logger") == "app.worker" and "job_id" in line:
+            by_job.setdefault(line["job_id"], []).append(line["message"])
+    for job_id in echoes:
+        assert by_job[job_id] == ["Job started", "Job finished"]
+    assert by_job[failing][0] == "Job started" and "Job failed" in by_job[failing]
+    assert lines[-1]["message"] == "Worker stopped"  # written after everything queued before it
+    root = logging.getLogger()
+    assert HANDLER in root.handlers
+    assert not [handler for handler in root.handlers if isinstance(handler, QueueHandler)]
+
+
+def test_lines_from_many_threads_are_formatted_by_the_writer_as_if_written_directly(
+    output: io.StringIO,
+) -> None:
+    HANDLER.setFormatter(JsonLineFormatter())
+    log = logging.getLogger("app.worker")
+
+    def log_fifty(thread: int) -> None:
+        for number in range(50):
+            log.warning("Line %d", number, extra={"thread_number": thread})
+
+    with logs_written_by_one_thread():
+        threads = [threading.Thread(target=log_fifty, args=(n,)) for n in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        try:
+            raise ValueError("boom")
+        except ValueError:
+            log.exception("Failed here")
+    lines = json_lines(output.getvalue())
+    for thread in range(4):
+        mine = [line["message"] for line in lines if line.get("thread_number") == thread]
+        assert mine == [f"Line {number}" for number in range(50)]
+    failed = lines[-1]
+    assert failed["message"] == "Failed here" and "ValueError: boom" in failed["exc_info"]
 
 
 @pytest.mark.parametrize("value", ["JSON", "Text"])

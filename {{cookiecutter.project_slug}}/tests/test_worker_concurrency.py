@@ -3,6 +3,8 @@ a job has alone (its own started entry and heartbeat, timeout, fencing, ``curren
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -13,6 +15,7 @@ import pytest
 from redis import Redis
 from rq.job import Job
 from rq.registry import StartedJobRegistry
+from rq.suspension import resume, suspend
 from rq.worker import Worker
 
 from app import Application
@@ -129,6 +132,54 @@ def test_a_timed_out_job_fails_at_its_deadline_the_others_finish_and_its_late_en
     assert [result.type.name for result in job.results()] == ["FAILED"]
     for job_id in quick:
         assert queue.status(job_id).status == "finished"
+
+
+@pytest.mark.parametrize("fast_path", [True], ids=["fast-path"])
+def test_rq_suspend_stops_job_threads_taking_jobs_and_resume_lets_them_go_on(
+    redis_application: Application, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    """On the fast path job threads take the next job themselves; ``rq suspend`` must stop that
+    too, within about a second, as it stops RQ's loop."""
+    log = tmp_path / "runs.log"
+    for number in range(24):
+        assert redis_application.queue().push(jobs.record_run, str(log), number, 0.2)
+    client = Redis.from_url(redis_server.url)
+    outcome: dict[str, Any] = {}
+
+    def started(kind: str = "start") -> int:
+        return log.read_text().count(f"{kind} ") if log.exists() else 0
+
+    def wait_for(condition: Callable[[], bool], seconds: float) -> bool:
+        deadline = time.monotonic() + seconds
+        while not condition():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.02)
+        return True
+
+    def operator() -> None:
+        try:
+            outcome["began"] = wait_for(lambda: started() >= CONCURRENCY * 2, 10)
+            suspend(client)
+            time.sleep(1.5)  # suspension takes effect within a second, plus one running job
+            outcome["at suspension"] = started()
+            time.sleep(1.0)  # a window in which no job may start
+            outcome["a second later"] = started()
+            resume(client)
+            outcome["all ran"] = wait_for(lambda: started("end") == 24, 20)
+        finally:
+            os.kill(os.getpid(), signal.SIGTERM)  # a warm stop of the worker below
+
+    side = threading.Thread(target=operator)
+    side.start()
+    try:
+        assert work(redis_application) == 0
+    finally:
+        side.join()
+    assert outcome["began"] and outcome["all ran"], outcome
+    assert outcome["at suspension"] < 24
+    assert outcome["a second later"] == outcome["at suspension"], outcome
+    assert all(end for _, end in runs(log).values())
 
 
 def test_current_job_is_each_threads_own_job(redis_application: Application) -> None:

@@ -6,10 +6,12 @@ import logging
 import os
 import socket
 import uuid
+from contextlib import nullcontext
 
 from rq import Queue as RQQueue
 from rq.exceptions import StopRequested
 
+from app.logs import logs_written_by_one_thread
 from app.queue.metrics.worker_metrics import with_job_metrics
 from app.queue.redis_clients import describe_error, producer_client, worker_client
 from app.queue.serialization import serializer_for
@@ -71,13 +73,15 @@ def run_worker(
         },
     )
     timing = settings.worker_timing
+    threads_log = logs_written_by_one_thread() if timing.concurrency > 1 else nullcontext()
     try:
-        worker.work(
-            burst=burst,
-            with_scheduler=True,
-            logging_level=log.getEffectiveLevel(),
-            max_jobs=timing.max_jobs or None,
-        )
+        with threads_log:
+            worker.work(
+                burst=burst,
+                with_scheduler=True,
+                logging_level=log.getEffectiveLevel(),
+                max_jobs=timing.max_jobs or None,
+            )
     except StopRequested:
         worker.teardown()  # stopped while starting, before RQ's loop could catch it
     if timing.max_jobs and worker.jobs_done >= timing.max_jobs:

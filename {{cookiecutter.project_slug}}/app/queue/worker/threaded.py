@@ -24,7 +24,7 @@ import ctypes
 import itertools
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from queue import SimpleQueue
 from types import TracebackType
@@ -33,8 +33,9 @@ from typing import TYPE_CHECKING, Any
 from rq import Queue as RQQueue
 from rq.exceptions import StopRequested
 from rq.job import Job
+from rq.suspension import is_suspended
 from rq.timeouts import BaseDeathPenalty, JobTimeoutException, UnixSignalDeathPenalty
-from rq.worker import WorkerStatus
+from rq.worker import DequeueStrategy, WorkerStatus
 
 from app.queue.worker.job_deadlines import Deadline, JobDeadlines
 from app.queue.worker.job_heartbeat import JobHeartbeat
@@ -51,7 +52,17 @@ if TYPE_CHECKING:
 RAN, TIMED_OUT = "ran", "timed out"
 # While every thread is busy, the main loop wakes this often to renew the worker's registration.
 SLOT_WAIT_SECONDS = 1.0
+# A job thread whose job function returned lets the next job be taken first, waiting at most this
+# long, then writes its job's outcome (``_returned``).
+TAKE_FIRST_SECONDS = 0.05
 ExcInfo = tuple[type[BaseException] | None, BaseException | None, TracebackType | None]
+
+
+@dataclass(eq=False)
+class Take:
+    """A slot claimed for a job thread, handed to it instead of a run: take the next job."""
+
+    done: threading.Event = field(default_factory=threading.Event)  # the take is over
 
 
 @dataclass(eq=False)
@@ -67,6 +78,18 @@ class JobRun:
     outcome: str | None = None  # RAN or TIMED_OUT, whichever claimed the outcome first
     executing: bool = True  # its function has not returned yet: it holds one of the slots
     timed_out_at: float = 0.0
+
+
+def per_thread(name: str, default: Any) -> Any:
+    """A worker attribute with one value per thread (kept in the worker's ``_local``)."""
+
+    def get(worker: ThreadedJobs) -> Any:
+        return getattr(worker._local, name, default)
+
+    def set_(worker: ThreadedJobs, value: Any) -> None:
+        setattr(worker._local, name, value)
+
+    return property(get, set_)
 
 
 def interrupt(thread: int, exception: type[BaseException]) -> None:
@@ -107,7 +130,10 @@ class ThreadedJobs(QueueWorker):
         self._runs: dict[str, JobRun] = {}  # started, outcome not written yet; by execution id
         self._executing = 0  # runs whose function has not returned: the slots in use
         self._idle_threads = 0  # job threads waiting for a run
-        self._handoff: SimpleQueue[JobRun | None] = SimpleQueue()
+        self._claims = 0  # slots claimed for job threads taking a job themselves (``_take``)
+        self._self_taking = False  # set by ``work``
+        self._suspended = False  # ``rq suspend``, as the main loop last saw it
+        self._handoff: SimpleQueue[JobRun | Take | None] = SimpleQueue()
         self._threads: list[threading.Thread] = []
         self._dequeueing = False
         self._cold = False
@@ -117,22 +143,13 @@ class ThreadedJobs(QueueWorker):
             self.death_penalty_class = type("RunDeadline", (RunDeadline,), {"worker": self})
         self._job_heartbeat = JobHeartbeat(self)
 
-    # Per-thread state of ``QueueWorker``: each job thread has its own lease and fencing flag.
-    @property
-    def _lease(self) -> JobLease | None:  # type: ignore[override]
-        return getattr(self._local, "lease", None)
-
-    @_lease.setter
-    def _lease(self, lease: JobLease | None) -> None:
-        self._local.lease = lease
-
-    @property
-    def _outcome_discarded(self) -> bool:  # type: ignore[override]
-        return getattr(self._local, "discarded", False)
-
-    @_outcome_discarded.setter
-    def _outcome_discarded(self, discarded: bool) -> None:
-        self._local.discarded = discarded
+    # Per-thread state: each job thread has its own lease and fencing flag (``QueueWorker``), and
+    # its own job on the way from a take to its start (the fast path's ``take_next_job``).
+    _lease = per_thread("lease", None)
+    _outcome_discarded = per_thread("discarded", False)
+    _taking = per_thread("taking", False)
+    _taken = per_thread("taken", None)
+    _attempt = per_thread("attempt", 0)
 
     def serialize(self) -> dict[str, Any]:
         """RQ's worker hash, with ``concurrency``: ``queues.py check`` counts job slots by it."""
@@ -148,19 +165,32 @@ class ThreadedJobs(QueueWorker):
     def set_state(self, state: str, pipeline: Pipeline | None = None) -> None:
         """The worker shows "busy" while any job runs: RQ's "idle" before a dequeue waits."""
         with self._slots:
-            if state == WorkerStatus.IDLE and self._runs:
+            if state == WorkerStatus.IDLE and self._busy():
                 return
             super().set_state(state, pipeline)
 
     # The main thread: wait for a free slot, dequeue, prepare, hand over.
+    def work(self, *args: Any, **kwargs: Any) -> bool:
+        """RQ's loop. Job threads take jobs themselves only on the fast path, and not with
+        ``max_jobs`` (RQ's loop counts the jobs it starts, to recycle the worker) or a dequeue
+        strategy that reorders the queues after each job (round robin, random: their order
+        holds only for jobs taken one after another, by the loop)."""
+        fast = type(self).take_next_job is not QueueWorker.take_next_job
+        strategy = kwargs.get("dequeue_strategy", DequeueStrategy.DEFAULT)
+        self._self_taking = (
+            fast and kwargs.get("max_jobs") is None and strategy == DequeueStrategy.DEFAULT
+        )
+        return super().work(*args, **kwargs)
+
     def dequeue_job_and_maintain_ttl(
         self, timeout: int | None, max_idle_time: int | None = None
     ) -> tuple[Job, RQQueue] | None:
         """RQ's dequeue, once a job thread is free; in burst mode, an empty queue ends the loop
         only once no job runs (a running job may retry itself or enqueue dependents)."""
         while self.wait_for_runs(fewer_than=self.concurrency, executing=True):
+            self.check_for_suspension(burst=timeout is None)  # it may have come while waiting
             with self._slots:
-                running = len(self._runs)  # counted before the dequeue: one that ends after it
+                running = self._busy()  # counted before the dequeue: one that ends after it
             self._dequeueing = True  # may have queued a job the dequeue did not see
             try:
                 result = super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
@@ -175,7 +205,8 @@ class ThreadedJobs(QueueWorker):
         self, fewer_than: int, executing: bool = False, stop_signalled_ends: bool = True
     ) -> bool:
         """Wait until fewer than ``fewer_than`` jobs run, renewing the worker's registration
-        meanwhile; False if a stop was signalled first (unless ``stop_signalled_ends`` is off).
+        (and looking for ``rq suspend``) meanwhile; False if a stop was signalled first (unless
+        ``stop_signalled_ends`` is off).
 
         With ``executing``, a job whose function has returned no longer counts: its slot is free
         while its thread writes the outcome (at most ``fewer_than`` such jobs more).
@@ -183,8 +214,8 @@ class ThreadedJobs(QueueWorker):
 
         def below() -> bool:
             if executing:
-                return self._executing < fewer_than and len(self._runs) < 2 * fewer_than
-            return len(self._runs) < fewer_than
+                return self._executing < fewer_than and self._busy() < 2 * fewer_than
+            return self._busy() < fewer_than
 
         while not (stop_signalled_ends and self.stop_signalled):
             with self._slots:
@@ -196,16 +227,35 @@ class ThreadedJobs(QueueWorker):
             self.heartbeat()
             if self.should_run_maintenance_tasks:
                 self.run_maintenance_tasks()
+            if self._self_taking:
+                self._suspended = bool(is_suspended(self.connection))
         return False
+
+    def _busy(self) -> int:
+        """Jobs started and not yet recorded, and slots claimed by threads taking a job."""
+        return len(self._runs) + self._claims
 
     def execute_job(self, job: Job, queue: RQQueue) -> None:
         """Prepare the job here (its started entry, "busy"), then hand it to a job thread."""
+        self._hand_over(self._start_run(job, queue, claimed=False))
+
+    def _start_run(self, job: Job, queue: RQQueue, claimed: bool) -> JobRun:
+        """Write the job's start (unless taken and started already) and count it as running,
+        in the slot claimed for it or in a free one."""
         with self._slots:
             execution = self.prepare_execution(job)
             lease = JobLease(self.connection, job, execution)
             run = JobRun(job, queue, execution, lease, self.count_attempt(job))
             self._runs[execution.id] = run
-            self._executing += 1
+            if claimed:
+                self._claims -= 1
+            else:
+                self._executing += 1
+        return run
+
+    def _hand_over(self, work: JobRun | Take) -> None:
+        """Give a run (or a take) to an idle job thread, or to a new one when none is idle."""
+        with self._slots:
             spare = self._idle_threads > 0
             if spare:
                 self._idle_threads -= 1
@@ -213,11 +263,14 @@ class ThreadedJobs(QueueWorker):
             thread = threading.Thread(target=self._serve, name="job", daemon=True)
             self._threads.append(thread)
             thread.start()
-        self._handoff.put(run)
+        self._handoff.put(work)
 
     # The job threads.
     def _serve(self) -> None:
-        while (run := self._handoff.get()) is not None:
+        while (work := self._handoff.get()) is not None:
+            run = self._take(work) if isinstance(work, Take) else work
+            if run is None:
+                continue
             self._local.run = run
             try:
                 self.run_job(run.job, run.queue, run.execution, run.lease, run.attempt)
@@ -228,16 +281,57 @@ class ThreadedJobs(QueueWorker):
                 self._local.run = None
                 self._release(run)
 
+    def _take(self, take: Take) -> JobRun | None:
+        """Take the next job into the slot claimed for this thread (the fast path's one script
+        call); None, the claim given back to the main loop, when every queue is empty."""
+        try:
+            taken = self.take_next_job()
+            if taken is not None:
+                return self._start_run(*taken, claimed=True)
+        except Exception as error:  # the main loop's dequeue reports Redis outages
+            self.app_log.debug("No job taken: %s", error)
+        finally:
+            take.done.set()
+        with self._slots:
+            self._claims -= 1
+            self._executing -= 1
+            self._idle_threads += 1
+            self._slot_freed.notify_all()
+            self._idle_if_done()
+        return None
+
     def _returned(self) -> None:
         """This thread's job function returned (or raised): its slot is free for the next job,
-        while this thread writes the outcome."""
+        while this thread writes the outcome. On the fast path an idle thread takes that job at
+        once (``_take``), without waiting for the main loop, and this thread lets it go first:
+        both compete for the interpreter, and the next start is what keeps the slots busy (the
+        outcome is written about a millisecond later). Else the main loop takes it."""
         run: JobRun | None = getattr(self._local, "run", None)
         if run is None or getattr(self._local, "recorder", False) or not run.executing:
             return
         with self._slots:
             run.executing = False
             self._executing -= 1
-            self._slot_freed.notify_all()
+            take = self._may_take()
+            if take:
+                self._executing += 1
+                self._claims += 1
+            else:
+                self._slot_freed.notify_all()
+        if take:
+            handed = Take()
+            self._hand_over(handed)
+            handed.done.wait(TAKE_FIRST_SECONDS)
+
+    def _may_take(self) -> bool:
+        """Whether a job thread may take a job itself now (under ``_slots``)."""
+        stopping = self._stop_requested or self.stop_signalled or self._cold
+        return (
+            self._self_taking
+            and not (stopping or self._suspended)
+            and self._executing < self.concurrency
+            and self._busy() < 2 * self.concurrency
+        )
 
     def _release(self, run: JobRun) -> None:
         with self._slots:
@@ -247,16 +341,21 @@ class ThreadedJobs(QueueWorker):
             self._idle_threads += 1
             del self._runs[run.execution.id]
             self._slot_freed.notify_all()
-            if not self._runs:
-                try:
-                    self.job_ended()
-                except Exception as error:  # Redis away: the next job start writes "busy" anew
-                    self.app_log.warning("Worker state not written: %s", error)
+            self._idle_if_done()
         if run.outcome == TIMED_OUT:
             self.app_log.info(
                 "Job thread free again after its job timed out",
                 extra={"job_id": run.job.id, "late": f"{time.monotonic() - run.timed_out_at:.3f}s"},
             )
+
+    def _idle_if_done(self) -> None:
+        """Write "idle" once no job runs and none is being taken (under ``_slots``)."""
+        if self._busy():
+            return
+        try:
+            self.job_ended()
+        except Exception as error:  # Redis away: the next job start writes "busy" anew
+            self.app_log.warning("Worker state not written: %s", error)
 
     # Outcomes: the job's thread or its deadline, whichever claims first, records it.
     def _claim(self) -> bool:
@@ -351,7 +450,7 @@ class ThreadedJobs(QueueWorker):
 
     def teardown(self) -> None:
         try:
-            if self._runs and not self._cold:
+            if self._busy() and not self._cold:
                 self.app_log.info(
                     "Waiting for running jobs to finish",
                     extra={"worker": self.name, "running": len(self._runs)},
