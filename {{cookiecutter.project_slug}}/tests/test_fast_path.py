@@ -20,7 +20,14 @@ from rq.registry import FinishedJobRegistry, StartedJobRegistry
 from app import Application
 from app.jobs.reports import rebuild_report
 from app.queue.commands.checklist import check
-from app.queue.fast_path.scripts import RUN_COMMANDS, RUN_UNLESS_DEPENDENTS, run_as_script
+from app.queue.fast_path.scripts import (
+    HAS_DEPENDENTS,
+    LOST_JOB,
+    RECORD_SUCCESS,
+    RUN_COMMANDS,
+    WRITTEN,
+    run_as_script,
+)
 from app.queue.fast_path.worker import FastQueueWorker
 from app.queue.worker import QueueWorker
 from app.queue.worker.run import worker_class
@@ -214,19 +221,36 @@ def test_a_job_with_dependents_is_recorded_rqs_way_and_they_run(
     assert child.latest_result() is not None
 
 
-def test_success_is_written_only_for_a_job_without_dependents(redis_server: RedisServer) -> None:
+@pytest.mark.parametrize(
+    ("registry_score", "status", "dependents", "expected"),
+    [
+        (60, "started", False, WRITTEN),  # held
+        (None, "started", False, WRITTEN),  # not fenced (no lease): written
+        (-1, "started", False, LOST_JOB),  # expired: maintenance may hand the job on
+        ("gone", "started", False, LOST_JOB),  # handed on already
+        ("gone", "canceled", False, WRITTEN),  # cancelled while running: RQ keeps the outcome
+        (60, "started", True, HAS_DEPENDENTS),  # RQ's transaction moves the dependents
+    ],
+    ids=["held", "not-fenced", "expired", "gone", "cancelled", "dependents"],
+)
+def test_a_success_is_written_only_while_the_run_holds_its_job_and_without_dependents(
+    redis_server: RedisServer, registry_score: object, status: str, dependents: bool, expected: int
+) -> None:
     connection = Redis.from_url(redis_server.url)
-    connection.delete("hot:dependents", "hot:written")
-    script = connection.register_script(RUN_UNLESS_DEPENDENTS)
+    keys = ["hot:dependents", "hot:wip", "hot:job"]
+    connection.delete(*keys, "hot:written")
+    connection.hset("hot:job", "status", status)
+    if dependents:
+        connection.sadd("hot:dependents", "child")
+    now = time.time()
+    if isinstance(registry_score, int):
+        connection.zadd("hot:wip", {"job:run": now + registry_score})
+    member = "" if registry_score is None else "job:run"
     with connection.pipeline() as pipeline:
         pipeline.set("hot:written", "yes")
-        assert run_as_script(script, pipeline, keys=["hot:dependents"]) == 1
-    assert connection.get("hot:written") == b"yes"
-    connection.sadd("hot:dependents", "child")
-    with connection.pipeline() as pipeline:
-        pipeline.set("hot:written", "again")
-        assert run_as_script(script, pipeline, keys=["hot:dependents"]) == 0
-    assert connection.get("hot:written") == b"yes"
+        script = connection.register_script(RECORD_SUCCESS)
+        assert run_as_script(script, pipeline, keys=keys, leading=[member, now]) == expected
+    assert connection.get("hot:written") == (b"yes" if expected == WRITTEN else None)
 
 
 def test_the_checklist_says_whether_the_fast_path_is_in_use(

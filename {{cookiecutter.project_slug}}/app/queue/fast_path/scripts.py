@@ -48,7 +48,7 @@ return 1
 #   KEYS     none (the commands name their keys; Redis Cluster is not supported by this script)
 #   ARGV     a flat list: a count n, then a command of n words, then the next count, and so on
 # Returns the last command's reply.
-_RUN_ARGV = """
+RUN_COMMANDS = """
 local i = 1
 local reply
 while i <= #ARGV do
@@ -56,19 +56,49 @@ while i <= #ARGV do
   reply = redis.call(unpack(ARGV, i + 1, i + n))
   i = i + n + 1
 end
+return reply
 """
-RUN_COMMANDS = _RUN_ARGV + "return reply\n"
 
-# Record a job's success (``FewerRoundTrips.handle_job_success``): a pipeline's queued commands,
-# as RUN_COMMANDS, unless the job has dependents. RQ reads them under WATCH and sends its writes
-# in MULTI/EXEC (three round trips); in one script the check and the writes cannot be split.
-#   KEYS[1]  the job's dependents, ``rq:job:<id>:dependents``
-#   ARGV     as RUN_COMMANDS
-# Returns 0 without writing anything when the job has dependents (RQ's transaction moves them to
-# ready), else 1.
-RUN_UNLESS_DEPENDENTS = (
-    "if redis.call('SCARD', KEYS[1]) > 0 then\n  return 0\nend\n" + _RUN_ARGV + "return 1\n"
-)
+# Record a job's success (``FewerRoundTrips.handle_job_success``): RQ's success writes (a
+# pipeline's queued commands, as RUN_COMMANDS), only while the run still holds its job, and
+# unless the job has dependents. RQ renews the lease first (``job_lease.py``'s fencing), reads the
+# dependents under WATCH, then sends MULTI/EXEC: four round trips; in one script the checks and
+# the writes cannot be split.
+#   KEYS[1]  the job's dependents ``rq:job:<id>:dependents``
+#   KEYS[2]  the started registry ``rq:wip:<queue>``        KEYS[3] the job's hash
+#   ARGV[1]  the run's entry in the registry ``<job id>:<execution id>``; empty: not fenced
+#   ARGV[2]  now, in seconds
+#   ARGV[3:] the commands, as RUN_COMMANDS's ARGV
+# Returns 1 once written. Without writing anything: 0 when the job has dependents (RQ's own
+# transaction moves them), 2 when the run lost its job (its entry expired, or went while the job
+# was neither cancelled nor stopped, which leave the run its outcome: RENEW_IF_HELD's rules).
+RECORD_SUCCESS = """
+if redis.call('SCARD', KEYS[1]) > 0 then
+  return 0
+end
+if ARGV[1] ~= '' then
+  local expiry = redis.call('ZSCORE', KEYS[2], ARGV[1])
+  if expiry then
+    if expiry ~= 'inf' and tonumber(expiry) <= tonumber(ARGV[2]) then
+      return 2
+    end
+  else
+    local status = redis.call('HGET', KEYS[3], 'status')
+    if status ~= 'canceled' and status ~= 'stopped' then
+      return 2
+    end
+  end
+end
+local i = 3
+while i <= #ARGV do
+  local n = tonumber(ARGV[i])
+  redis.call(unpack(ARGV, i + 1, i + n))
+  i = i + n + 1
+end
+return 1
+"""
+WRITTEN, HAS_DEPENDENTS, LOST_JOB = 1, 0, 2
+
 
 # Take the next job and start it (``FewerRoundTrips.take_next_job``): what RQ's dequeue (LMOVE,
 # HGETALL) and ``prepare_execution``'s script write, in one call, for a job whose id only Redis
@@ -130,15 +160,17 @@ return false
 """
 
 
-def run_as_script(script: Script, pipeline: Pipeline, keys: Sequence[str] = ()) -> Any:
+def run_as_script(
+    script: Script, pipeline: Pipeline, keys: Sequence[str] = (), leading: Sequence[Any] = ()
+) -> Any:
     """Send the commands queued on ``pipeline`` (not executed) as one call of ``script``, with
-    ``keys``; return its reply.
+    ``keys``, and ``leading`` before the commands in ARGV; return the script's reply.
 
-    ``script`` is ``RUN_COMMANDS`` or ``RUN_UNLESS_DEPENDENTS``, registered on the pipeline's
-    client. This reads redis-py's
-    ``Pipeline.command_stack``, one of the internals the fast path is verified against.
+    ``script`` is ``RUN_COMMANDS`` or ``RECORD_SUCCESS``, registered on the pipeline's client.
+    This reads redis-py's ``Pipeline.command_stack``, one of the internals the fast path is
+    verified against.
     """
-    words: list[Any] = []
+    words: list[Any] = list(leading)
     for arguments, _options in pipeline.command_stack:
         words.append(len(arguments))
         words.extend(arguments)

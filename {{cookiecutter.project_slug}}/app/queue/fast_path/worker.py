@@ -17,7 +17,7 @@ from rq import Queue as RQQueue
 from rq import SimpleWorker
 from rq.defaults import RQ_KEY_PREFIX
 from rq.executions import WORKER_EXECUTIONS_KEY_TEMPLATE, Execution, ExecutionRegistry
-from rq.job import Job, JobStatus
+from rq.job import Job, JobStatus, Retry
 from rq.logutils import blue, green
 from rq.rate_limit import release_slot
 from rq.registry import StartedJobRegistry
@@ -26,8 +26,10 @@ from rq.worker import WorkerStatus
 
 from app.queue.fast_path.rq_log_filter import RQ_LINE_FILTER
 from app.queue.fast_path.scripts import (
+    HAS_DEPENDENTS,
+    LOST_JOB,
+    RECORD_SUCCESS,
     RUN_COMMANDS,
-    RUN_UNLESS_DEPENDENTS,
     TAKE_AND_START,
     run_as_script,
 )
@@ -57,6 +59,7 @@ class FewerRoundTrips(SimpleWorker):
     _next_suspension_check = 0.0
     _attempt = 0
     _taken: tuple[Job, Execution, int] | None = None  # taken and started, not yet prepared
+    _fence_in_record = False  # the success's script checks the lease (``_finalize_success``)
 
     def script(self, source: str) -> Script:
         """One of ``scripts.py``'s scripts, registered once per worker."""
@@ -227,6 +230,28 @@ class FewerRoundTrips(SimpleWorker):
         """Stamp the end; the job hash is written once by the success or failure handling."""
         job.ended_at = job.last_heartbeat = now()
 
+    def _finalize_success(
+        self, job: Job, queue: RQQueue, execution: Execution, return_value: Any
+    ) -> None:
+        """RQ's, with the fence (``QueueWorker.handle_execution_ended``'s lease renewal) checked
+        inside the success's own script call instead, when nothing runs between the two: no
+        success callback, and not a ``Retry`` returned."""
+        self._fence_in_record = (
+            self._lease is not None
+            and job._success_callback_name is None
+            and not isinstance(return_value, Retry)
+        )
+        try:
+            super()._finalize_success(job, queue, execution, return_value)
+        finally:
+            self._fence_in_record = False
+
+    def handle_execution_ended(self, job: Job, queue: RQQueue, heartbeat_ttl: int) -> None:
+        if self._fence_in_record:  # ``handle_job_success``'s script checks the lease
+            self.record_execution_end(job, queue, heartbeat_ttl)
+            return
+        super().handle_execution_ended(job, queue, heartbeat_ttl)
+
     def handle_job_success(
         self,
         job: Job,
@@ -234,12 +259,13 @@ class FewerRoundTrips(SimpleWorker):
         started_job_registry: StartedJobRegistry,
         execution: Execution,
     ) -> None:
-        """RQ's success writes in one script call (``RUN_UNLESS_DEPENDENTS``), where RQ reads the
-        job's dependents under WATCH, then sends MULTI/EXEC; RQ's own way for a job that has
-        dependents or repeats, and for a run whose outcome is discarded (``QueueWorker``)."""
+        """RQ's success writes in one script call (``RECORD_SUCCESS``), only while this run
+        holds its lease; RQ's own way for a job that has dependents or repeats, and for a run
+        whose outcome is discarded already (``QueueWorker``)."""
         if self._outcome_discarded or (job.repeats_left is not None and job.repeats_left > 0):
             super().handle_job_success(job, queue, started_job_registry, execution)
             return
+        lease = self._lease
         with self.connection.pipeline() as pipeline:
             self.increment_successful_job_count(pipeline=pipeline)
             self.increment_total_working_time(job.ended_at - job.started_at, pipeline)
@@ -256,9 +282,25 @@ class FewerRoundTrips(SimpleWorker):
             job.cleanup(result_ttl, pipeline=pipeline, remove_from_queue=False)
             job._status = JobStatus.FINISHED
             self.cleanup_execution(job, pipeline=pipeline, execution=execution)
-            script = self.script(RUN_UNLESS_DEPENDENTS)
-            recorded = run_as_script(script, pipeline, keys=[job.dependents_key])
-        if not recorded:
+            state = run_as_script(
+                self.script(RECORD_SUCCESS),
+                pipeline,
+                keys=[
+                    job.dependents_key,
+                    StartedJobRegistry.key_template.format(queue.name),
+                    job.key,
+                ],
+                leading=[lease.member if lease is not None else "", time.time()],
+            )
+        if state == LOST_JOB and lease is not None:
+            self.discard_outcome(job, queue, lease)
+            return
+        if state == HAS_DEPENDENTS:
+            if self._fence_in_record and lease is not None:  # RQ's way expects it renewed first
+                lost = not lease.renew(job.success_callback_timeout) and lease.lost
+                if lost:
+                    self.discard_outcome(job, queue, lease)
+                    return
             super().handle_job_success(job, queue, started_job_registry, execution)
             return
         release_slot(job)

@@ -55,9 +55,10 @@ class JobLease:
         if connection not in _scripts:
             _scripts[connection] = connection.register_script(RENEW_IF_HELD)
         self._script = _scripts[connection]
-        # The key of ``job.started_job_registry``, without building the registry for each job.
-        self._keys = [StartedJobRegistry.key_template.format(job.origin), job.key]
-        self._member = execution.composite_key
+        # ``job.started_job_registry``'s key, without building the registry for each job.
+        self.registry_key = StartedJobRegistry.key_template.format(job.origin)
+        self.member = execution.composite_key  # the run's entry in the started registry
+        self._keys = [self.registry_key, job.key]
         self.renewed_at = time.monotonic()
         self.lost = False
 
@@ -70,7 +71,7 @@ class JobLease:
         if self.lost:
             return False
         now = time.time()
-        state = self._script(keys=self._keys, args=[self._member, now, now + ttl])
+        state = self._script(keys=self._keys, args=[self.member, now, now + ttl])
         if state == HELD:
             self.renewed_at = time.monotonic()
             return True

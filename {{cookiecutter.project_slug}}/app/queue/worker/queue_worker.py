@@ -209,16 +209,21 @@ class QueueWorker(SimpleWorker):
         """The fence: before any outcome is written, renew the lease; a lost one discards it."""
         lease = self._lease
         if lease is not None and not lease.renew(heartbeat_ttl) and lease.lost:
-            self._outcome_discarded = True
-            self.app_log.warning(
-                "Job outcome discarded: this run was silent for %.1f s, past its lease, so the job"
-                " was handed to another worker; nothing from this run is recorded",
-                lease.silent_for(),
-                extra={"job_id": job.id, "function": job.func_name, "queue": queue.name},
-            )
-            job.ended_at = now()
+            self.discard_outcome(job, queue, lease)
             return
         self.record_execution_end(job, queue, heartbeat_ttl)
+
+    def discard_outcome(self, job: Job, queue: RQQueue, lease: JobLease) -> None:
+        """This run lost its lease: nothing of it is recorded, and the log says why."""
+        lease.lost = True
+        self._outcome_discarded = True
+        self.app_log.warning(
+            "Job outcome discarded: this run was silent for %.1f s, past its lease, so the job"
+            " was handed to another worker; nothing from this run is recorded",
+            lease.silent_for(),
+            extra={"job_id": job.id, "function": job.func_name, "queue": queue.name},
+        )
+        job.ended_at = now()
 
     def record_execution_end(self, job: Job, queue: RQQueue, heartbeat_ttl: int) -> None:
         """RQ's end-of-execution stamp (``ended_at`` and a last job heartbeat)."""

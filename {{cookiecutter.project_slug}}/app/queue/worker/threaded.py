@@ -24,7 +24,7 @@ import ctypes
 import itertools
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from queue import SimpleQueue
 from types import TracebackType
@@ -52,17 +52,11 @@ if TYPE_CHECKING:
 RAN, TIMED_OUT = "ran", "timed out"
 # While every thread is busy, the main loop wakes this often to renew the worker's registration.
 SLOT_WAIT_SECONDS = 1.0
-# A job thread whose job function returned lets the next job be taken first, waiting at most this
-# long, then writes its job's outcome (``_returned``).
-TAKE_FIRST_SECONDS = 0.05
+TAKE = "take"  # handed to a job thread instead of a run: take the next job yourself
+# A job thread whose job function returned lets the jobs being taken go first, waiting at most
+# this long, then writes its job's outcome (``_returned``).
+TAKES_FIRST_SECONDS = 0.05
 ExcInfo = tuple[type[BaseException] | None, BaseException | None, TracebackType | None]
-
-
-@dataclass(eq=False)
-class Take:
-    """A slot claimed for a job thread, handed to it instead of a run: take the next job."""
-
-    done: threading.Event = field(default_factory=threading.Event)  # the take is over
 
 
 @dataclass(eq=False)
@@ -133,7 +127,9 @@ class ThreadedJobs(QueueWorker):
         self._claims = 0  # slots claimed for job threads taking a job themselves (``_take``)
         self._self_taking = False  # set by ``work``
         self._suspended = False  # ``rq suspend``, as the main loop last saw it
-        self._handoff: SimpleQueue[JobRun | Take | None] = SimpleQueue()
+        self._takes = 0  # takes handed to job threads and not over yet
+        self._takes_over = threading.Condition()
+        self._handoff: SimpleQueue[JobRun | str | None] = SimpleQueue()
         self._threads: list[threading.Thread] = []
         self._dequeueing = False
         self._cold = False
@@ -150,6 +146,7 @@ class ThreadedJobs(QueueWorker):
     _taking = per_thread("taking", False)
     _taken = per_thread("taken", None)
     _attempt = per_thread("attempt", 0)
+    _fence_in_record = per_thread("fence_in_record", False)
 
     def serialize(self) -> dict[str, Any]:
         """RQ's worker hash, with ``concurrency``: ``queues.py check`` counts job slots by it."""
@@ -253,8 +250,8 @@ class ThreadedJobs(QueueWorker):
                 self._executing += 1
         return run
 
-    def _hand_over(self, work: JobRun | Take) -> None:
-        """Give a run (or a take) to an idle job thread, or to a new one when none is idle."""
+    def _hand_over(self, work: JobRun | str) -> None:
+        """Give a run (or ``TAKE``) to an idle job thread, or to a new one when none is idle."""
         with self._slots:
             spare = self._idle_threads > 0
             if spare:
@@ -268,7 +265,7 @@ class ThreadedJobs(QueueWorker):
     # The job threads.
     def _serve(self) -> None:
         while (work := self._handoff.get()) is not None:
-            run = self._take(work) if isinstance(work, Take) else work
+            run = self._take() if work == TAKE else work
             if run is None:
                 continue
             self._local.run = run
@@ -281,7 +278,7 @@ class ThreadedJobs(QueueWorker):
                 self._local.run = None
                 self._release(run)
 
-    def _take(self, take: Take) -> JobRun | None:
+    def _take(self) -> JobRun | None:
         """Take the next job into the slot claimed for this thread (the fast path's one script
         call); None, the claim given back to the main loop, when every queue is empty."""
         try:
@@ -291,7 +288,10 @@ class ThreadedJobs(QueueWorker):
         except Exception as error:  # the main loop's dequeue reports Redis outages
             self.app_log.debug("No job taken: %s", error)
         finally:
-            take.done.set()
+            with self._takes_over:
+                self._takes -= 1
+                if not self._takes:
+                    self._takes_over.notify_all()
         with self._slots:
             self._claims -= 1
             self._executing -= 1
@@ -303,9 +303,10 @@ class ThreadedJobs(QueueWorker):
     def _returned(self) -> None:
         """This thread's job function returned (or raised): its slot is free for the next job,
         while this thread writes the outcome. On the fast path an idle thread takes that job at
-        once (``_take``), without waiting for the main loop, and this thread lets it go first:
-        both compete for the interpreter, and the next start is what keeps the slots busy (the
-        outcome is written about a millisecond later). Else the main loop takes it."""
+        once (``_take``), without waiting for the main loop, and this thread writes its outcome
+        only once the takes under way are over: all compete for the interpreter, and starting
+        the next jobs is what keeps the slots busy (an outcome is written a few milliseconds
+        later, at most ``TAKES_FIRST_SECONDS``). Else the main loop takes it."""
         run: JobRun | None = getattr(self._local, "run", None)
         if run is None or getattr(self._local, "recorder", False) or not run.executing:
             return
@@ -319,9 +320,11 @@ class ThreadedJobs(QueueWorker):
             else:
                 self._slot_freed.notify_all()
         if take:
-            handed = Take()
-            self._hand_over(handed)
-            handed.done.wait(TAKE_FIRST_SECONDS)
+            with self._takes_over:
+                self._takes += 1
+            self._hand_over(TAKE)
+            with self._takes_over:
+                self._takes_over.wait_for(lambda: not self._takes, TAKES_FIRST_SECONDS)
 
     def _may_take(self) -> bool:
         """Whether a job thread may take a job itself now (under ``_slots``)."""
