@@ -7,6 +7,8 @@ command names and writes the list to ``ROUNDTRIP_DIR/<pid>.json`` at exit.
 
 from __future__ import annotations
 
+import ast
+import hashlib
 import itertools
 import json
 import statistics
@@ -14,10 +16,27 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from queuebench.project import PROJECT_TEMPLATE
+
 PROBE = Path(__file__).resolve().parent / "probe"
 MARK = "MARK"
-# The worker's first command for the next job: where a job's finish ends and the next start begins.
+FAST_PATH_SCRIPTS = PROJECT_TEMPLATE / "app" / "queue" / "fast_path" / "scripts.py"
+
+
+def script_sha(name: str) -> str:
+    """The sha1 Redis knows the fast path's script ``name`` by, from the template's source."""
+    for node in ast.parse(FAST_PATH_SCRIPTS.read_text()).body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(target, ast.Name) and target.id == name for target in node.targets
+        ):
+            return hashlib.sha1(ast.literal_eval(node.value).encode()).hexdigest()
+    raise LookupError(f"{FAST_PATH_SCRIPTS} has no {name}")
+
+
+# The worker's first command for the next job: where a job's finish ends and the next start
+# begins (RQ's pops, or the fast path's script that takes and starts a job in one call).
 DEQUEUE = {"BLMOVE", "LMOVE", "BLPOP", "LPOP", "BRPOPLPUSH", "RPOPLPUSH", "BLMPOP", "LMPOP"}
+DEQUEUE.add(f"EVALSHA {script_sha('TAKE_AND_START')}")
 
 Event = tuple[str, list[str]]
 

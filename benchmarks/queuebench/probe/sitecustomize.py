@@ -3,9 +3,9 @@
 The redis_cost part puts this directory first on the PYTHONPATH of the processes it measures
 and sets ``ROUNDTRIP_DIR``. Every write redis-py makes to a socket (one command, or a whole
 pipeline or MULTI/EXEC block) is one round trip, recorded with the names of the commands in it
-and the thread that sent it; ``mark()`` (called by the benchmark's job) records a job boundary.
-At exit the list is written to ``ROUNDTRIP_DIR/<pid>.json``. Without ``ROUNDTRIP_DIR`` nothing
-is changed.
+(a script call as ``EVALSHA <sha1>``) and the thread that sent it; ``mark()`` (called by the
+benchmark's job) records a job boundary. At exit the list is written to
+``ROUNDTRIP_DIR/<pid>.json``. Without ``ROUNDTRIP_DIR`` nothing is changed.
 """
 
 from __future__ import annotations
@@ -27,8 +27,14 @@ def mark() -> None:
         EVENTS.append(("MARK", []))
 
 
-def _name(word: Any) -> str:
-    return (word.decode() if isinstance(word, bytes) else str(word)).upper()
+def _name(words: Any) -> str:
+    """A command's name; a script call's with the script's sha1 (``EVALSHA <sha1>``)."""
+    name = _text(words[0]).upper()
+    return f"{name} {_text(words[1])}" if name == "EVALSHA" and len(words) > 1 else name
+
+
+def _text(word: Any) -> str:
+    return word.decode() if isinstance(word, bytes) else str(word)
 
 
 def _install(directory: Path) -> None:
@@ -39,11 +45,11 @@ def _install(directory: Path) -> None:
     send_packed_command = AbstractConnection.send_packed_command
 
     def counting_send_command(self: Any, *args: Any, **kwargs: Any) -> None:
-        self._roundtrip_names = [_name(args[0])] if args else []
+        self._roundtrip_names = [_name(args)] if args else []
         send_command(self, *args, **kwargs)
 
     def counting_pack_commands(self: Any, commands: Any) -> Any:
-        self._roundtrip_names = [_name(command[0]) for command in commands]
+        self._roundtrip_names = [_name(command) for command in commands]
         return pack_commands(self, commands)
 
     def counting_send_packed_command(self: Any, command: Any, check_health: bool = True) -> None:

@@ -75,6 +75,10 @@ class FewerRoundTrips(SimpleWorker):
             rq_log.addFilter(RQ_LINE_FILTER)
         super().bootstrap(*args, **kwargs)
 
+    def teardown(self) -> None:
+        super().teardown()
+        logging.getLogger("rq.worker").removeFilter(RQ_LINE_FILTER)
+
     def heartbeat(self, timeout: int | None = None, pipeline: Pipeline | None = None) -> None:
         """RQ's heartbeat, sent as one round trip, and only when the TTL has run down."""
         ttl = timeout or self.worker_ttl + 60
@@ -181,12 +185,12 @@ class FewerRoundTrips(SimpleWorker):
         job.worker_name, job._status = self.name, JobStatus.STARTED
         job.started_at = job.last_heartbeat = execution.created_at
         execution.job_id, execution._job = job.id, job
-        # RQ's dequeue line (``rq_log_filter.py`` drops it, as it drops RQ's other per-job lines).
-        name, origin = self.name, green(queue.name)
-        if self.log_job_description:
-            self.log.info("Worker %s: %s: %s (%s)", name, origin, blue(job.description), job.id)
-        else:
-            self.log.info("Worker %s: %s: %s", name, origin, job.id)
+        if RQ_LINE_FILTER not in self.log.filters:  # else not even made: the filter drops it
+            name, origin = self.name, green(queue.name)  # RQ's dequeue line
+            if self.log_job_description:
+                self.log.info("Worker %s: %s: %s (%s)", name, origin, blue(job.description), job.id)
+            else:
+                self.log.info("Worker %s: %s: %s", name, origin, job.id)
         self._taken = (job, execution, int(attempt))
         self._state = WorkerStatus.BUSY
         ttl = max(self.get_heartbeat_ttl(job), self.worker_ttl + 60)
