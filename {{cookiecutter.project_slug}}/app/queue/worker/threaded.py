@@ -5,8 +5,11 @@ signals); it dequeues a job only when one of the ``concurrency`` slots is free, 
 there (the started registry entry, "busy") and hands it to a job thread, which runs it and writes
 its outcome. A slot is free again once the job's function returns: the thread writes the outcome
 while the next job starts (so a worker has at most ``2 x concurrency`` jobs started and not yet
-recorded, and never more than ``concurrency`` running). Per job, everything ``QueueWorker``
-guarantees still holds: its own started entry, heartbeat, lease and fencing.
+recorded, and never more than ``concurrency`` running). On the fast path the next job is taken
+by an idle job thread itself, in the slot the ending one claims for it (``_returned``, ``_take``),
+and outcomes wait for the takes under way; the main loop takes when the threads find nothing,
+and then waits on the queues. Per job, everything ``QueueWorker`` guarantees still holds: its own
+started entry, heartbeat, lease and fencing.
 
 Timeouts: RQ's SIGALRM death penalty works only in the main thread, so a job's deadline is kept by
 ``JobDeadlines``. At the deadline the job is recorded failed with ``JobTimeoutException`` (retried
