@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -25,12 +26,13 @@ from app.queue.fast_path.scripts import (
     LOST_JOB,
     RECORD_SUCCESS,
     RUN_COMMANDS,
+    TAKE_AND_START,
     WRITTEN,
     run_as_script,
 )
 from app.queue.fast_path.worker import FastQueueWorker
 from app.queue.worker import QueueWorker
-from app.queue.worker.run import worker_class
+from app.queue.worker.run import build_worker, worker_class
 from tests.conftest import make_application
 from tests.support import jobs
 from tests.support.redis_server import RedisServer
@@ -201,6 +203,47 @@ def test_a_stop_signalled_while_a_job_is_taken_runs_it_and_takes_no_other(
         signal.signal(signal.SIGTERM, previous)
     assert queue.status(first.job_id).status == "finished"
     assert queue.status(second.job_id).status == "queued"
+
+
+def test_a_stop_signalled_while_a_take_finds_nothing_stops_without_waiting_on_the_queue(
+    tmp_path: Path, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    Redis.from_url(redis_server.url).flushdb()
+    application = application_with(tmp_path, redis_server, True)
+    script = FastQueueWorker.script
+
+    def stopped_midway(worker: FastQueueWorker, source: str) -> Any:
+        registered = script(worker, source)
+        if source != TAKE_AND_START:
+            return registered
+
+        def take(**arguments: Any) -> Any:
+            reply = registered(**arguments)
+            os.kill(os.getpid(), signal.SIGTERM)  # handled while the take is under way
+            return reply
+
+        return take
+
+    monkeypatch.setattr(FastQueueWorker, "script", stopped_midway)
+    worker = build_worker(application.queue_settings, application.log(), "stopping")
+    stopped = threading.Event()
+
+    def rescue() -> None:
+        """A worker that missed the stop waits on the empty queue until a job comes: send one."""
+        if not stopped.wait(3):
+            application.queue().push(jobs.echo, "rescue")
+
+    side = threading.Thread(target=rescue)
+    previous = signal.getsignal(signal.SIGTERM)
+    side.start()
+    try:
+        worker.work(with_scheduler=False)
+    finally:
+        stopped.set()
+        side.join()
+        signal.signal(signal.SIGTERM, previous)
+    assert worker.stop_signalled
+    assert worker.jobs_done == 0  # stopped at once: the rescue job was never needed
 
 
 def test_a_job_with_dependents_is_recorded_rqs_way_and_they_run(

@@ -1,13 +1,21 @@
-"""One thread that calls back at deadlines: the job timeouts of a threaded worker."""
+"""One thread that calls back at deadlines: the job timeouts of a threaded worker, and the RQ
+death penalty that hands a job thread's timeout to it."""
 
 from __future__ import annotations
 
+import ctypes
 import heapq
 import itertools
 import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from rq.timeouts import BaseDeathPenalty, JobTimeoutException
+
+if TYPE_CHECKING:
+    from app.queue.worker.threaded import ThreadedJobs
 
 log = logging.getLogger("app.worker")
 COMPACT_AT = 64  # cancelled entries tolerated before the heap is compacted
@@ -99,3 +107,27 @@ class JobDeadlines:
                     log.exception("Job deadline failed")
                 finally:
                     self._changed.acquire()
+
+
+def interrupt(thread: int, exception: type[BaseException]) -> None:
+    """Raise ``exception`` in ``thread`` at its next bytecode (RQ's ``TimerDeathPenalty`` way)."""
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread), ctypes.py_object(exception))
+
+
+class RunDeadline(BaseDeathPenalty):
+    """RQ's death penalty for job threads: the timeout is handed to the worker's deadlines."""
+
+    worker: ThreadedJobs  # bound per worker, see ``ThreadedJobs.__init__``
+
+    def __init__(
+        self, timeout: int, exception: type[Exception] = JobTimeoutException, **kwargs: Any
+    ):
+        super().__init__(timeout, exception, **kwargs)
+        self._deadline: Deadline | None = None
+
+    def setup_death_penalty(self) -> None:
+        self._deadline = self.worker.watch(self._timeout, self._exception)
+
+    def cancel_death_penalty(self) -> None:
+        if self._deadline is not None:
+            self.worker.deadlines.cancel(self._deadline)

@@ -146,9 +146,9 @@ class QueueWorker(SimpleWorker):
         """
         if self.stop_signalled:
             return None
-        result = self.take_next_job() or super().dequeue_job_and_maintain_ttl(
-            timeout, max_idle_time
-        )
+        result = self.take_next_job()
+        if result is None and not self.stop_signalled:  # a stop may have come during the take
+            result = super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
         self.redis_outage.answered()  # RQ returns only once Redis has answered
         return result
 

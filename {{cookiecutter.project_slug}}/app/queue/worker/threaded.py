@@ -23,7 +23,6 @@ that works in threads, such as RQ's ``TimerDeathPenalty``, keeps its own.)
 
 from __future__ import annotations
 
-import ctypes
 import itertools
 import threading
 import time
@@ -37,10 +36,10 @@ from rq import Queue as RQQueue
 from rq.exceptions import StopRequested
 from rq.job import Job
 from rq.suspension import is_suspended
-from rq.timeouts import BaseDeathPenalty, JobTimeoutException, UnixSignalDeathPenalty
+from rq.timeouts import JobTimeoutException, UnixSignalDeathPenalty
 from rq.worker import DequeueStrategy, WorkerStatus
 
-from app.queue.worker.job_deadlines import Deadline, JobDeadlines
+from app.queue.worker.job_deadlines import Deadline, JobDeadlines, RunDeadline, interrupt
 from app.queue.worker.job_heartbeat import JobHeartbeat
 from app.queue.worker.job_lease import JobLease
 from app.queue.worker.queue_worker import QueueWorker
@@ -87,30 +86,6 @@ def per_thread(name: str, default: Any) -> Any:
         setattr(worker._local, name, value)
 
     return property(get, set_)
-
-
-def interrupt(thread: int, exception: type[BaseException]) -> None:
-    """Raise ``exception`` in ``thread`` at its next bytecode (RQ's ``TimerDeathPenalty`` way)."""
-    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread), ctypes.py_object(exception))
-
-
-class RunDeadline(BaseDeathPenalty):
-    """RQ's death penalty for job threads: the timeout is handed to the worker's deadlines."""
-
-    worker: ThreadedJobs  # bound per worker, see ``ThreadedJobs.__init__``
-
-    def __init__(
-        self, timeout: int, exception: type[Exception] = JobTimeoutException, **kwargs: Any
-    ):
-        super().__init__(timeout, exception, **kwargs)
-        self._deadline: Deadline | None = None
-
-    def setup_death_penalty(self) -> None:
-        self._deadline = self.worker.watch(self._timeout, self._exception)
-
-    def cancel_death_penalty(self) -> None:
-        if self._deadline is not None:
-            self.worker.deadlines.cancel(self._deadline)
 
 
 class ThreadedJobs(QueueWorker):
