@@ -211,7 +211,11 @@ class ThreadedJobs(QueueWorker):
         return len(self._runs) + self._claims
 
     def execute_job(self, job: Job, queue: RQQueue) -> None:
-        """Prepare the job here (its started entry, "busy"), then hand it to a job thread."""
+        """Prepare the job (its started entry, "busy"), then hand it to a job thread; a job
+        thread that took the job itself (``_take``) keeps it. Every job passes here, as in RQ."""
+        if getattr(self._local, "keeps_its_take", False):
+            self._local.kept_run = self._start_run(job, queue, claimed=True)
+            return
         self._hand_over(self._start_run(job, queue, claimed=False))
 
     def _start_run(self, job: Job, queue: RQQueue, claimed: bool) -> JobRun:
@@ -262,7 +266,13 @@ class ThreadedJobs(QueueWorker):
         try:
             taken = self.take_next_job()
             if taken is not None:
-                return self._start_run(*taken, claimed=True)
+                self._local.keeps_its_take, self._local.kept_run = True, None
+                try:
+                    self.execute_job(*taken)
+                finally:
+                    self._local.keeps_its_take = False
+                if self._local.kept_run is not None:
+                    return self._local.kept_run
         except Exception as error:  # the main loop's dequeue reports Redis outages
             self.app_log.debug("No job taken: %s", error)
         finally:
