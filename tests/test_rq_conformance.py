@@ -17,7 +17,9 @@ from typing import NoReturn
 import pytest
 
 from helpers import bake, load_support
+from rq_conformance import runner
 from rq_conformance.compare import (
+    Comparison,
     Outcome,
     Session,
     compare,
@@ -109,6 +111,26 @@ def test_only_control_passes_that_fail_here_are_differences_and_the_list_is_chec
     assert set(result.stale) == {"healed"}  # "both" still fails here: kept
     assert result.fixed == ["fixed"]
     assert not result.ok
+
+
+def test_a_difference_passing_every_rerun_alone_is_timing_and_one_failing_once_stays(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    comparison = Comparison("x:Y", unexplained={"t.py::timing": "failed: slow", "t.py::bug": "x"})
+    runs: list[tuple[str, ...]] = []
+
+    def run_alone(plan: Plan, worker: str) -> Session:
+        runs.append(plan.test_ids)
+        bug = "failed" if len(runs) == 2 else "passed"  # the bug shows in the second re-run
+        return session(worker, **{"t.py::timing": "passed", "t.py::bug": bug})
+
+    monkeypatch.setattr(runner, "run_session", run_alone)
+    runner.rerun_alone(Plan(tmp_path, tmp_path, tmp_path), comparison)
+
+    assert comparison.under_load == {"t.py::timing": "failed: slow"}
+    assert comparison.unexplained == {"t.py::bug": "x"}
+    assert not comparison.ok
+    assert runs == [("t.py::timing", "t.py::bug")] * 2 + [("t.py::timing",)]
 
 
 def test_a_broken_control_or_an_unused_class_is_a_problem() -> None:

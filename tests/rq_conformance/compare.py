@@ -24,6 +24,10 @@ class Outcome:
     def failing(self) -> bool:
         return self.outcome in FAILING or self.outcome == CRASHED
 
+    @property
+    def passed(self) -> bool:
+        return self.outcome == "passed"
+
 
 @dataclass
 class Session:
@@ -54,6 +58,8 @@ class Comparison:
     unexplained: dict[str, str] = field(default_factory=dict)  # test id: failure message
     stale: dict[str, str] = field(default_factory=dict)  # test id: why the entry is stale
     fixed: list[str] = field(default_factory=list)  # fail for the control, pass here
+    # unexplained under the sessions' load, passed every quiet re-run: test id: first failure
+    under_load: dict[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -215,6 +221,10 @@ def format_report(control: Session, comparisons: list[tuple[Session, Comparison]
     for session, comparison in comparisons:
         parts.append(f"\n{comparison.worker} (log: {session.log})")
         parts += listing("unexplained: pass for the control, fail here", comparison.unexplained)
+        parts += listing(
+            "failed beside the other sessions, passed each re-run alone (timing under load)",
+            comparison.under_load,
+        )
         parts += listing("allowed (allowed_differences.txt)", comparison.allowed)
         parts += listing("stale allow-list entries", comparison.stale)
         parts += listing("fail for the control, pass here", dict.fromkeys(comparison.fixed, ""))
