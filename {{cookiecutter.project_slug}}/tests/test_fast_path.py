@@ -21,6 +21,7 @@ from rq.registry import FinishedJobRegistry, StartedJobRegistry
 from app import Application
 from app.jobs.reports import rebuild_report
 from app.queue.commands.checklist import check
+from app.queue.fast_path import worker as fast_path_worker
 from app.queue.fast_path.scripts import (
     HAS_DEPENDENTS,
     LOST_JOB,
@@ -31,6 +32,7 @@ from app.queue.fast_path.scripts import (
     run_as_script,
 )
 from app.queue.fast_path.worker import FastQueueWorker
+from app.queue.registered_scripts import registered
 from app.queue.worker import QueueWorker
 from app.queue.worker.run import build_worker, worker_class
 from tests.conftest import make_application
@@ -210,21 +212,20 @@ def test_a_stop_signalled_while_a_take_finds_nothing_stops_without_waiting_on_th
 ) -> None:
     Redis.from_url(redis_server.url).flushdb()
     application = application_with(tmp_path, redis_server, True)
-    script = FastQueueWorker.script
 
-    def stopped_midway(worker: FastQueueWorker, source: str) -> Any:
-        registered = script(worker, source)
+    def stopped_midway(connection: Redis, source: str) -> Any:
+        script = registered(connection, source)
         if source != TAKE_AND_START:
-            return registered
+            return script
 
         def take(**arguments: Any) -> Any:
-            reply = registered(**arguments)
+            reply = script(**arguments)
             os.kill(os.getpid(), signal.SIGTERM)  # handled while the take is under way
             return reply
 
         return take
 
-    monkeypatch.setattr(FastQueueWorker, "script", stopped_midway)
+    monkeypatch.setattr(fast_path_worker, "registered", stopped_midway)
     worker = build_worker(application.queue_settings, application.log(), "stopping")
     stopped = threading.Event()
 

@@ -33,12 +33,12 @@ from app.queue.fast_path.scripts import (
     TAKE_AND_START,
     run_as_script,
 )
+from app.queue.registered_scripts import registered
 from app.queue.worker.queue_worker import ATTEMPT_FIELD, HEARTBEAT_GRACE_BEATS, QueueWorker
 from app.queue.worker.threaded import ThreadedJobs
 
 if TYPE_CHECKING:
     from redis.client import Pipeline
-    from redis.commands.core import Script
 
 # RQ renews the worker's registration three times per job (three round trips each) and checks
 # for `rq suspend` before every job. A renewal is skipped while the registration still has nearly
@@ -60,13 +60,6 @@ class FewerRoundTrips(SimpleWorker):
     _attempt = 0
     _taken: tuple[Job, Execution, int] | None = None  # taken and started, not yet prepared
     _fence_in_record = False  # the success's script checks the lease (``_finalize_success``)
-
-    def script(self, source: str) -> Script:
-        """One of ``scripts.py``'s scripts, registered once per worker."""
-        scripts: dict[str, Script] = self.__dict__.setdefault("_scripts", {})
-        if source not in scripts:
-            scripts[source] = self.connection.register_script(source)
-        return scripts[source]
 
     def bootstrap(self, *args: object, **kwargs: object) -> None:
         """Start-up as usual, with RQ's per-job INFO lines dropped (ours say the same)."""
@@ -133,7 +126,7 @@ class FewerRoundTrips(SimpleWorker):
             if len(self.queues) == 1:  # RQ dequeues with BLMOVE through the intermediate list
                 pipeline.lrem(self.queues[0].intermediate_queue_key, 1, job.id)
             pipeline.hincrby(job.key, ATTEMPT_FIELD, 1)  # last: its reply is the script's
-            self._attempt = int(run_as_script(self.script(RUN_COMMANDS), pipeline))
+            self._attempt = int(run_as_script(registered(self.connection, RUN_COMMANDS), pipeline))
         return execution
 
     def take_next_job(self) -> tuple[Job, RQQueue] | None:
@@ -142,7 +135,8 @@ class FewerRoundTrips(SimpleWorker):
         empty (RQ's blocking dequeue waits then).
 
         The popped job is already in the started registry when the reply comes: a warm stop
-        signalled meanwhile waits for it to run (``_shutdown``) instead of leaving it there.
+        signalled meanwhile waits for it to run (``QueueWorker._shutdown``) instead of leaving it
+        there.
         """
         if type(self).get_heartbeat_ttl is not QueueWorker.get_heartbeat_ttl:
             return None  # the script computes QueueWorker's TTL
@@ -153,7 +147,7 @@ class FewerRoundTrips(SimpleWorker):
         stamp = utcformat(moment)
         self._taking = True
         try:
-            reply = self.script(TAKE_AND_START)(
+            reply = registered(self.connection, TAKE_AND_START)(
                 keys=[queue.key for queue in queues]
                 + [StartedJobRegistry.key_template.format(queue.name) for queue in queues],
                 args=[
@@ -211,16 +205,6 @@ class FewerRoundTrips(SimpleWorker):
                 death_penalty_class=self.death_penalty_class,
             )
         return made[queue.key]
-
-    def _shutdown(self) -> None:
-        """RQ's stop, except while a job is being taken: then stop once it has run."""
-        if not self._taking:
-            super()._shutdown()
-            return
-        self._stop_requested = True
-        self.set_shutdown_requested_date()
-        if self.scheduler:
-            self.stop_scheduler()
 
     def count_attempt(self, job: Job) -> int:
         """Counted already, in ``prepare_execution``'s single call."""
@@ -287,24 +271,19 @@ class FewerRoundTrips(SimpleWorker):
             job._status = JobStatus.FINISHED
             self.cleanup_execution(job, pipeline=pipeline, execution=execution)
             state = run_as_script(
-                self.script(RECORD_SUCCESS),
+                registered(self.connection, RECORD_SUCCESS),
                 pipeline,
-                keys=[
-                    job.dependents_key,
-                    StartedJobRegistry.key_template.format(queue.name),
-                    job.key,
-                ],
+                keys=[job.dependents_key, started_job_registry.key, job.key],
                 leading=[lease.member if lease is not None else "", time.time()],
             )
         if state == LOST_JOB and lease is not None:
             self.discard_outcome(job, queue, lease)
             return
-        if state == HAS_DEPENDENTS:
-            if self._fence_in_record and lease is not None:  # RQ's way expects it renewed first
-                lost = not lease.renew(job.success_callback_timeout) and lease.lost
-                if lost:
-                    self.discard_outcome(job, queue, lease)
-                    return
+        if state == HAS_DEPENDENTS:  # RQ's way, behind the fence its script did not check
+            if self._fence_in_record and not self.fence_holds(
+                job, queue, job.success_callback_timeout
+            ):
+                return
             super().handle_job_success(job, queue, started_job_registry, execution)
             return
         release_slot(job)

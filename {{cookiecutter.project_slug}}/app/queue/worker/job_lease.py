@@ -13,13 +13,13 @@ runs it then, so the run keeps its outcome, as RQ records it.
 from __future__ import annotations
 
 import time
-from weakref import WeakKeyDictionary
 
 from redis import Redis
-from redis.commands.core import Script
 from rq.executions import Execution
 from rq.job import Job
 from rq.registry import StartedJobRegistry
+
+from app.queue.registered_scripts import registered
 
 # Renew an execution's entry in the started registry, only while it is held.
 #   KEYS[1]  the started registry, ``rq:wip:<queue>`` (a sorted set scored by expiry time)
@@ -45,16 +45,13 @@ redis.call('ZADD', KEYS[1], 'XX', ARGV[3], ARGV[1])
 return 1
 """
 LOST, HELD, RELEASED = 0, 1, 2
-_scripts: WeakKeyDictionary[Redis, Script] = WeakKeyDictionary()  # RENEW_IF_HELD per client
 
 
 class JobLease:
     """One execution's hold on its job; ``renew`` fails for good once the lease has lapsed."""
 
     def __init__(self, connection: Redis, job: Job, execution: Execution) -> None:
-        if connection not in _scripts:
-            _scripts[connection] = connection.register_script(RENEW_IF_HELD)
-        self._script = _scripts[connection]
+        self._script = registered(connection, RENEW_IF_HELD)
         # ``job.started_job_registry``'s key, without building the registry for each job.
         self.registry_key = StartedJobRegistry.key_template.format(job.origin)
         self.member = execution.composite_key  # the run's entry in the started registry

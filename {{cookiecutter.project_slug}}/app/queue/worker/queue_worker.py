@@ -134,6 +134,21 @@ class QueueWorker(SimpleWorker):
         self.stop_signalled = True
         super().request_stop(signum, frame)
 
+    def _shutdown(self) -> None:
+        """RQ's, except while a job is being taken (``take_next_job``): the popped job is in the
+        started registry already, so the worker stops once it has run, not before."""
+        if self._taking:
+            self.stop_after_running_jobs()
+        else:
+            super()._shutdown()
+
+    def stop_after_running_jobs(self) -> None:
+        """RQ's warm stop of a busy worker: flag it, note when it was asked, stop the scheduler."""
+        self._stop_requested = True
+        self.set_shutdown_requested_date()
+        if self.scheduler:
+            self.stop_scheduler()
+
     def dequeue_job_and_maintain_ttl(
         self, timeout: int | None, max_idle_time: int | None = None
     ) -> tuple[Job, RQQueue] | None:
@@ -206,12 +221,17 @@ class QueueWorker(SimpleWorker):
         return self._lease
 
     def handle_execution_ended(self, job: Job, queue: RQQueue, heartbeat_ttl: int) -> None:
-        """The fence: before any outcome is written, renew the lease; a lost one discards it."""
+        if self.fence_holds(job, queue, heartbeat_ttl):
+            self.record_execution_end(job, queue, heartbeat_ttl)
+
+    def fence_holds(self, job: Job, queue: RQQueue, ttl: int) -> bool:
+        """The fence: before any outcome is written, renew the lease for ``ttl`` seconds; False
+        when it was lost, and the outcome is discarded."""
         lease = self._lease
-        if lease is not None and not lease.renew(heartbeat_ttl) and lease.lost:
+        if lease is not None and not lease.renew(ttl) and lease.lost:
             self.discard_outcome(job, queue, lease)
-            return
-        self.record_execution_end(job, queue, heartbeat_ttl)
+            return False
+        return True
 
     def discard_outcome(self, job: Job, queue: RQQueue, lease: JobLease) -> None:
         """This run lost its lease: nothing of it is recorded, and the log says why."""

@@ -162,8 +162,13 @@ class ThreadedJobs(QueueWorker):
     ) -> tuple[Job, RQQueue] | None:
         """RQ's dequeue, once a job thread is free; in burst mode, an empty queue ends the loop
         only once no job runs (a running job may retry itself or enqueue dependents)."""
-        while self.wait_for_runs(fewer_than=self.concurrency, executing=True):
-            self.check_for_suspension(burst=timeout is None)  # it may have come while waiting
+        while not self.stop_signalled:
+            with self._slots:
+                slot_free = self._slot_free()
+            if not slot_free:
+                if not self.wait_for_runs(fewer_than=self.concurrency, executing=True):
+                    break
+                self.check_for_suspension(burst=timeout is None)  # RQ's loop looked before
             with self._slots:
                 running = self._busy()  # counted before the dequeue: one that ends after it
             self._dequeueing = True  # may have queued a job the dequeue did not see
@@ -205,6 +210,11 @@ class ThreadedJobs(QueueWorker):
             if self._self_taking:
                 self._suspended = bool(is_suspended(self.connection))
         return False
+
+    def _slot_free(self) -> bool:
+        """A job may start now: fewer than ``concurrency`` jobs run, and fewer than that many
+        more are writing their outcomes (under ``_slots``)."""
+        return self._executing < self.concurrency and self._busy() < 2 * self.concurrency
 
     def _busy(self) -> int:
         """Jobs started and not yet recorded, and slots claimed by threads taking a job."""
@@ -317,12 +327,7 @@ class ThreadedJobs(QueueWorker):
     def _may_take(self) -> bool:
         """Whether a job thread may take a job itself now (under ``_slots``)."""
         stopping = self._stop_requested or self.stop_signalled or self._cold
-        return (
-            self._self_taking
-            and not (stopping or self._suspended)
-            and self._executing < self.concurrency
-            and self._busy() < 2 * self.concurrency
-        )
+        return self._self_taking and not (stopping or self._suspended) and self._slot_free()
 
     def _release(self, run: JobRun) -> None:
         with self._slots:
@@ -422,10 +427,7 @@ class ThreadedJobs(QueueWorker):
         the queue, so no job is taken after the signal."""
         if self._dequeueing and not self._taking:  # a taken job runs first (the fast path)
             raise StopRequested()
-        self._stop_requested = True
-        self.set_shutdown_requested_date()
-        if self.scheduler:
-            self.stop_scheduler()
+        self.stop_after_running_jobs()
 
     def request_force_stop(self, signum: int, frame: FrameType | None) -> None:
         try:
