@@ -3,11 +3,13 @@ even when idle."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -20,6 +22,7 @@ from rq.registry import StartedJobRegistry
 from app import PROJECT_ROOT, Application
 from tests.support import jobs, polling
 from tests.support.redis_server import RedisServer
+from tests.support.thread_starts import signal_inside_thread_starts
 from tests.support.workers import work
 
 
@@ -98,6 +101,33 @@ def test_sigterm_to_an_idle_worker_exits_zero(redis_server: RedisServer, tmp_pat
             worker.wait()
     assert "stopped unexpectedly" not in log_path.read_text()
     assert RQQueue("default", connection=Redis.from_url(redis_server.url)).count == 0
+
+
+@pytest.mark.parametrize("nth", [1, 2], ids=["rq-command-listener", "due-job-mover"])
+def test_sigterm_while_the_worker_starts_a_thread_is_a_warm_stop(
+    redis_application: Application, monkeypatch: pytest.MonkeyPatch, nth: int
+) -> None:
+    """The signal lands inside ``Thread.start`` of a worker starting up, as ``docker stop`` of
+    a worker just started can: raised there, the warm stop broke the new thread, and the worker
+    exited 1 on a scheduler thread it could not join."""
+    default = signal.getsignal(signal.SIGTERM)
+    starts = itertools.count(1)
+
+    def nth_start_with_the_workers_handler() -> bool:
+        return signal.getsignal(signal.SIGTERM) is not default and next(starts) == nth
+
+    signalled = signal_inside_thread_starts(
+        monkeypatch, signal.SIGTERM, nth_start_with_the_workers_handler
+    )
+    broken: list[str] = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda failure: broken.append(str(failure)))
+    monkeypatch.setattr(threading, "excepthook", lambda failure: broken.append(str(failure)))
+    try:
+        assert work(redis_application) == 0  # not burst: only the signal stops it
+    finally:
+        signal.signal(signal.SIGTERM, default)
+    assert len(signalled) == 1, "the worker started fewer threads than that"
+    assert broken == []
 
 
 def test_a_job_cancelled_while_running_keeps_its_result_as_rq_does(

@@ -12,6 +12,8 @@ from rq import SimpleWorker
 from rq.executions import Execution
 from rq.job import Job
 
+from app.queue.worker.thread_start import start_thread
+
 log = logging.getLogger("app.worker")
 
 
@@ -50,7 +52,7 @@ class JobHeartbeat:
                 self._thread = threading.Thread(
                     target=self._beat, name="job-heartbeat", daemon=True
                 )
-                self._thread.start()
+                start_thread(self._thread)
         try:
             yield
         finally:

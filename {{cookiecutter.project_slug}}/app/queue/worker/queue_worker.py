@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from rq import Queue as RQQueue
 from rq import SimpleWorker
 from rq.defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT
-from rq.exceptions import DeserializationError
+from rq.exceptions import DeserializationError, StopRequested
 from rq.job import Job
 from rq.utils import now
 from rq.worker import WorkerStatus
@@ -69,6 +69,7 @@ class QueueWorker(SimpleWorker):
     concurrency = 1  # jobs run at once; ``ThreadedJobs`` runs more (WORKER_CONCURRENCY)
     stop_signalled = False  # SIGTERM/SIGINT asked for a warm shutdown
     _taking = False  # a job is popped and started, not yet returned (``take_next_job``)
+    _starting = False  # from ``bootstrap`` to RQ's first dequeue: a warm stop is only noted
 
     def bootstrap(self, *args: object, **kwargs: object) -> None:
         """RQ's start-up, with the warm-shutdown handlers installed first.
@@ -76,6 +77,7 @@ class QueueWorker(SimpleWorker):
         RQ installs them only once start-up is over (after the scheduler starts); a SIGTERM in
         between killed the worker with the default action instead of stopping it cleanly.
         """
+        self._starting = True
         signal.signal(signal.SIGINT, self.request_stop)
         signal.signal(signal.SIGTERM, self.request_stop)
         self._outage_lines = RQOutageLines(self.redis_outage)
@@ -135,12 +137,24 @@ class QueueWorker(SimpleWorker):
         super().request_stop(signum, frame)
 
     def _shutdown(self) -> None:
-        """RQ's, except while a job is being taken (``take_next_job``): the popped job is in the
-        started registry already, so the worker stops once it has run, not before."""
-        if self._taking:
+        """RQ's warm stop: at once when idle (``StopRequested``), else once the running jobs end.
+
+        Two moments only note the stop. While the worker starts, the handler may run inside
+        ``Thread.start`` (RQ's start-up and ours start threads), and raising there breaks the
+        new thread; ``stop_signalled`` ends RQ's loop at its first dequeue instead. While a job
+        is being taken (``take_next_job``), the popped job is in the started registry already:
+        the worker stops once it has run.
+        """
+        if self._starting:
+            return
+        if self._taking or not self.stops_at_once():
             self.stop_after_running_jobs()
         else:
-            super()._shutdown()
+            raise StopRequested()
+
+    def stops_at_once(self) -> bool:
+        """Whether nothing runs, so a warm stop ends the loop now (RQ's test: not busy)."""
+        return self.get_state() != WorkerStatus.BUSY
 
     def stop_after_running_jobs(self) -> None:
         """RQ's warm stop of a busy worker: flag it, note when it was asked, stop the scheduler."""
@@ -159,6 +173,7 @@ class QueueWorker(SimpleWorker):
         handler (both swallow it). The flag survives that, so the worker still stops instead of
         blocking on the queue.
         """
+        self._starting = False  # RQ's loop is running: a warm stop may raise in it now
         if self.stop_signalled:
             return None
         result = self.take_next_job()

@@ -9,7 +9,6 @@ import uuid
 from contextlib import nullcontext
 
 from rq import Queue as RQQueue
-from rq.exceptions import StopRequested
 
 from app.logs import logs_written_by_one_thread
 from app.queue.metrics.worker_metrics import with_job_metrics
@@ -74,16 +73,13 @@ def run_worker(
     )
     timing = settings.worker_timing
     threads_log = logs_written_by_one_thread() if timing.concurrency > 1 else nullcontext()
-    try:
-        with threads_log:
-            worker.work(
-                burst=burst,
-                with_scheduler=True,
-                logging_level=log.getEffectiveLevel(),
-                max_jobs=timing.max_jobs or None,
-            )
-    except StopRequested:
-        worker.teardown()  # stopped while starting, before RQ's loop could catch it
+    with threads_log:
+        worker.work(
+            burst=burst,
+            with_scheduler=True,
+            logging_level=log.getEffectiveLevel(),
+            max_jobs=timing.max_jobs or None,
+        )
     if timing.max_jobs and worker.jobs_done >= timing.max_jobs:
         log.info("Worker recycled", extra={"worker": worker.name, "jobs": worker.jobs_done})
         return EXIT_OK

@@ -33,7 +33,6 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from rq import Queue as RQQueue
-from rq.exceptions import StopRequested
 from rq.job import Job
 from rq.suspension import is_suspended
 from rq.timeouts import JobTimeoutException, UnixSignalDeathPenalty
@@ -43,6 +42,7 @@ from app.queue.worker.job_deadlines import Deadline, JobDeadlines, RunDeadline, 
 from app.queue.worker.job_heartbeat import JobHeartbeat
 from app.queue.worker.job_lease import JobLease
 from app.queue.worker.queue_worker import QueueWorker
+from app.queue.worker.thread_start import start_thread
 
 if TYPE_CHECKING:
     from types import FrameType
@@ -251,7 +251,7 @@ class ThreadedJobs(QueueWorker):
         if not spare:  # every thread is busy, running a job or writing one's outcome
             thread = threading.Thread(target=self._serve, name="job", daemon=True)
             self._threads.append(thread)
-            thread.start()
+            start_thread(thread)
         self._handoff.put(work)
 
     # The job threads.
@@ -422,12 +422,9 @@ class ThreadedJobs(QueueWorker):
             )
 
     # Stopping: warm waits for every running job, cold leaves them to be recovered.
-    def _shutdown(self) -> None:
-        """RQ stops at once when idle and after the job when busy; here "idle" means blocked on
-        the queue, so no job is taken after the signal."""
-        if self._dequeueing and not self._taking:  # a taken job runs first (the fast path)
-            raise StopRequested()
-        self.stop_after_running_jobs()
+    def stops_at_once(self) -> bool:
+        """Only while blocked on the queue, so no job is taken after the signal."""
+        return self._dequeueing
 
     def request_force_stop(self, signum: int, frame: FrameType | None) -> None:
         try:
