@@ -287,7 +287,8 @@ class FewerRoundTrips(SimpleWorker):
             super().handle_job_success(job, queue, started_job_registry, execution)
             return
         release_slot(job)
-        # RQ's line (``rq_log_filter.py`` drops it, as it drops RQ's other per-job lines).
+        if RQ_LINE_FILTER in self.log.filters:
+            return  # RQ's line below would be made only to be dropped (``rq_log_filter.py``)
         taken, name = job.ended_at - job.started_at, self.name
         if self.log_job_description:
             line = "Successfully completed %s job in %ss on worker %s"
