@@ -16,10 +16,13 @@ import pytest
 from redis import Redis
 from rq import Queue as RQQueue
 from rq import Worker, get_current_job
+from rq.exceptions import StopRequested
 from rq.job import Job
 from rq.registry import StartedJobRegistry
+from rq.worker.base import BaseWorker
 
 from app import PROJECT_ROOT, Application
+from app.queue.worker.run import build_worker
 from tests.support import jobs, polling
 from tests.support.redis_server import RedisServer
 from tests.support.thread_starts import signal_inside_thread_starts
@@ -112,9 +115,15 @@ def test_sigterm_while_the_worker_starts_a_thread_is_a_warm_stop(
     exited 1 on a scheduler thread it could not join."""
     default = signal.getsignal(signal.SIGTERM)
     starts = itertools.count(1)
+    # A worker that starts fewer threads is never signalled: stop it later, and fail.
+    fallback = threading.Timer(20, os.kill, (os.getpid(), signal.SIGTERM))
+    fallback.daemon = True
+    fallback.start()
 
     def nth_start_with_the_workers_handler() -> bool:
-        return signal.getsignal(signal.SIGTERM) is not default and next(starts) == nth
+        workers_start = threading.current_thread() is threading.main_thread()
+        workers_start = workers_start and signal.getsignal(signal.SIGTERM) is not default
+        return workers_start and next(starts) == nth
 
     signalled = signal_inside_thread_starts(
         monkeypatch, signal.SIGTERM, nth_start_with_the_workers_handler
@@ -125,9 +134,32 @@ def test_sigterm_while_the_worker_starts_a_thread_is_a_warm_stop(
     try:
         assert work(redis_application) == 0  # not burst: only the signal stops it
     finally:
+        fallback.cancel()
         signal.signal(signal.SIGTERM, default)
-    assert len(signalled) == 1, "the worker started fewer threads than that"
+    assert signalled == [signal.SIGTERM], "the worker started fewer threads than that"
     assert broken == []
+
+
+def test_a_warm_stop_during_maintenance_is_noted_and_an_idle_one_outside_it_is_at_once(
+    redis_application: Application, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Maintenance restarts the due-job mover's thread when it has died, so ``StopRequested``
+    raised there could land inside that thread's start; RQ's loop ends at its next turn."""
+    worker = build_worker(redis_application.queue_settings, redis_application.log(), "upkeep")
+
+    def signalled_midway(self: Worker) -> None:
+        self.request_stop(signal.SIGTERM, None)  # what the handler runs, here in maintenance
+
+    monkeypatch.setattr(BaseWorker, "run_maintenance_tasks", signalled_midway)
+    handlers = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        worker.run_maintenance_tasks()  # no StopRequested out of it
+        assert worker.stop_signalled and worker._stop_requested
+        with pytest.raises(StopRequested):  # idle, outside maintenance: RQ's stop at once
+            worker._shutdown()
+    finally:
+        for number, handler in handlers.items():
+            signal.signal(number, handler)
 
 
 def test_a_job_cancelled_while_running_keeps_its_result_as_rq_does(

@@ -17,14 +17,14 @@ def signal_inside_thread_starts(
 ) -> list[str]:
     """From now on, each thread start for which ``when()`` is true sends ``signum`` right after
     the thread is created, where Python runs the handler: still inside ``Thread.start``. Returns
-    the list of the names of those threads, filled as they start."""
+    a list that gets one entry (``signum``) per signal sent."""
     start = getattr(threading, STARTER)
-    signalled: list[str] = []
+    signalled: list[int] = []
 
     def start_then_signal(*args: object, **kwargs: object) -> object:
         started = start(*args, **kwargs)
         if when():
-            signalled.append(threading.enumerate()[-1].name)
+            signalled.append(signum)
             os.kill(os.getpid(), signum)
         return started
 

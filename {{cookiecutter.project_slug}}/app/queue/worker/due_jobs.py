@@ -17,7 +17,6 @@ from redis.exceptions import RedisError
 from rq.scheduler import RQScheduler
 
 from app.queue.redis_outage import RedisOutage
-from app.queue.worker.thread_start import start_thread
 
 
 class DueJobMover(RQScheduler):
@@ -42,7 +41,7 @@ class DueJobMover(RQScheduler):
         self._stopping.clear()
         self._thread = threading.Thread(target=self._run, name="due-job-mover", daemon=True)
         self._process = self._thread  # type: ignore[assignment]
-        start_thread(self._thread)
+        self._thread.start()
         return self._thread
 
     def stop_thread(self) -> None:

@@ -12,8 +12,6 @@ from rq import SimpleWorker
 from rq.executions import Execution
 from rq.job import Job
 
-from app.queue.worker.thread_start import start_thread
-
 log = logging.getLogger("app.worker")
 
 
@@ -52,7 +50,7 @@ class JobHeartbeat:
                 self._thread = threading.Thread(
                     target=self._beat, name="job-heartbeat", daemon=True
                 )
-                start_thread(self._thread)
+                self._thread.start()
         try:
             yield
         finally:

@@ -69,7 +69,7 @@ class QueueWorker(SimpleWorker):
     concurrency = 1  # jobs run at once; ``ThreadedJobs`` runs more (WORKER_CONCURRENCY)
     stop_signalled = False  # SIGTERM/SIGINT asked for a warm shutdown
     _taking = False  # a job is popped and started, not yet returned (``take_next_job``)
-    _starting = False  # from ``bootstrap`` to RQ's first dequeue: a warm stop is only noted
+    _holding_stops = False  # a warm stop is only noted: start-up, maintenance (``_shutdown``)
 
     def bootstrap(self, *args: object, **kwargs: object) -> None:
         """RQ's start-up, with the warm-shutdown handlers installed first.
@@ -77,7 +77,7 @@ class QueueWorker(SimpleWorker):
         RQ installs them only once start-up is over (after the scheduler starts); a SIGTERM in
         between killed the worker with the default action instead of stopping it cleanly.
         """
-        self._starting = True
+        self._holding_stops = True  # until RQ's loop first dequeues
         signal.signal(signal.SIGINT, self.request_stop)
         signal.signal(signal.SIGTERM, self.request_stop)
         self._outage_lines = RQOutageLines(self.redis_outage)
@@ -139,15 +139,15 @@ class QueueWorker(SimpleWorker):
     def _shutdown(self) -> None:
         """RQ's warm stop: at once when idle (``StopRequested``), else once the running jobs end.
 
-        Two moments only note the stop. While the worker starts, the handler may run inside
-        ``Thread.start`` (RQ's start-up and ours start threads), and raising there breaks the
-        new thread; ``stop_signalled`` ends RQ's loop at its first dequeue instead. While a job
-        is being taken (``take_next_job``), the popped job is in the started registry already:
-        the worker stops once it has run.
+        While stops are held, the stop is only noted, and RQ's loop ends at its next turn: during
+        start-up and maintenance the worker starts threads (RQ's command listener, the due-job
+        mover), and ``StopRequested`` raised by the handler inside ``Thread.start`` breaks the
+        new thread. While a job is being taken (``take_next_job``), the popped job is in the
+        started registry already: the worker stops once it has run.
         """
-        if self._starting:
-            return
-        if self._taking or not self.stops_at_once():
+        if self._holding_stops:
+            self._stop_requested = True
+        elif self._taking or not self.stops_at_once():
             self.stop_after_running_jobs()
         else:
             raise StopRequested()
@@ -155,6 +155,15 @@ class QueueWorker(SimpleWorker):
     def stops_at_once(self) -> bool:
         """Whether nothing runs, so a warm stop ends the loop now (RQ's test: not busy)."""
         return self.get_state() != WorkerStatus.BUSY
+
+    def run_maintenance_tasks(self) -> None:
+        """RQ's maintenance, with warm stops held: it restarts the due-job mover's thread when
+        that thread has died."""
+        held, self._holding_stops = self._holding_stops, True
+        try:
+            super().run_maintenance_tasks()
+        finally:
+            self._holding_stops = held
 
     def stop_after_running_jobs(self) -> None:
         """RQ's warm stop of a busy worker: flag it, note when it was asked, stop the scheduler."""
@@ -173,7 +182,7 @@ class QueueWorker(SimpleWorker):
         handler (both swallow it). The flag survives that, so the worker still stops instead of
         blocking on the queue.
         """
-        self._starting = False  # RQ's loop is running: a warm stop may raise in it now
+        self._holding_stops = False  # RQ's loop is running: a warm stop may raise in it now
         if self.stop_signalled:
             return None
         result = self.take_next_job()

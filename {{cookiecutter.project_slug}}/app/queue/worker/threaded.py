@@ -42,7 +42,6 @@ from app.queue.worker.job_deadlines import Deadline, JobDeadlines, RunDeadline, 
 from app.queue.worker.job_heartbeat import JobHeartbeat
 from app.queue.worker.job_lease import JobLease
 from app.queue.worker.queue_worker import QueueWorker
-from app.queue.worker.thread_start import start_thread
 
 if TYPE_CHECKING:
     from types import FrameType
@@ -251,7 +250,7 @@ class ThreadedJobs(QueueWorker):
         if not spare:  # every thread is busy, running a job or writing one's outcome
             thread = threading.Thread(target=self._serve, name="job", daemon=True)
             self._threads.append(thread)
-            start_thread(thread)
+            thread.start()
         self._handoff.put(work)
 
     # The job threads.
