@@ -158,11 +158,19 @@ def test_three_workers_run_three_hundred_jobs_exactly_once(
 ) -> None:
     done = tmp_path / "done"
     done.mkdir()
+    workers = ("worker-1", "worker-2", "worker-3")
+    for name in workers:
+        project.start_worker(name)
+    # All three wait on the queue before the jobs come (a worker that starts late may find the
+    # first one has drained them all: 300 short jobs take it well under a second).
+    polling.wait_for(
+        lambda: all("Listening on" in project.log(name) for name in workers),
+        timeout=60,
+        message="the workers did not all start",
+    )
     push(
         project, f"for n in range(300):\n    assert queue.push(jobs.record_once, {str(done)!r}, n)"
     )
-    for name in ("worker-1", "worker-2", "worker-3"):
-        project.start_worker(name)
     polling.wait_for(
         lambda: len(list(done.iterdir())) == 300, timeout=120, message="not every job ran"
     )
