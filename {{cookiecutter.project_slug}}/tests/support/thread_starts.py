@@ -14,7 +14,7 @@ STARTER = next(n for n in ("_start_joinable_thread", "_start_new_thread") if has
 
 def signal_inside_thread_starts(
     monkeypatch: pytest.MonkeyPatch, signum: int, when: Callable[[], bool]
-) -> list[str]:
+) -> list[int]:
     """From now on, each thread start for which ``when()`` is true sends ``signum`` right after
     the thread is created, where Python runs the handler: still inside ``Thread.start``. Returns
     a list that gets one entry (``signum``) per signal sent."""
