@@ -26,6 +26,7 @@ from app.queue.fast_path.scripts import (
     HAS_DEPENDENTS,
     LOST_JOB,
     RECORD_SUCCESS,
+    RECORD_SUCCESS_AND_TAKE,
     RUN_COMMANDS,
     TAKE_AND_START,
     WRITTEN,
@@ -265,6 +266,7 @@ def test_a_job_with_dependents_is_recorded_rqs_way_and_they_run(
     assert child.latest_result() is not None
 
 
+@pytest.mark.parametrize("with_take", [False, True], ids=["alone", "with-take"])
 @pytest.mark.parametrize(
     ("registry_score", "status", "dependents", "expected"),
     [
@@ -278,12 +280,22 @@ def test_a_job_with_dependents_is_recorded_rqs_way_and_they_run(
     ids=["held", "not-fenced", "expired", "gone", "cancelled", "dependents"],
 )
 def test_a_success_is_written_only_while_the_run_holds_its_job_and_without_dependents(
-    redis_server: RedisServer, registry_score: object, status: str, dependents: bool, expected: int
+    redis_server: RedisServer,
+    registry_score: object,
+    status: str,
+    dependents: bool,
+    expected: int,
+    with_take: bool,
 ) -> None:
+    """RECORD_SUCCESS's rules; RECORD_SUCCESS_AND_TAKE follows them, and takes the next job
+    only once the success is written."""
     connection = Redis.from_url(redis_server.url)
     keys = ["hot:dependents", "hot:wip", "hot:job"]
-    connection.delete(*keys, "hot:written")
+    take_keys = ["hot:queue", "hot:queue:wip"]
+    connection.delete(*keys, *take_keys, "hot:written", "hot:job:next")
     connection.hset("hot:job", "status", status)
+    connection.hset("hot:job:next", "status", "queued")
+    connection.rpush("hot:queue", "next")
     if dependents:
         connection.sadd("hot:dependents", "child")
     now = time.time()
@@ -292,9 +304,50 @@ def test_a_success_is_written_only_while_the_run_holds_its_job_and_without_depen
     member = "" if registry_score is None else "job:run"
     with connection.pipeline() as pipeline:
         pipeline.set("hot:written", "yes")
-        script = connection.register_script(RECORD_SUCCESS)
-        assert run_as_script(script, pipeline, keys=keys, leading=[member, now]) == expected
+        if with_take:
+            script = connection.register_script(RECORD_SUCCESS_AND_TAKE)
+            take = ["hot:job:", "hot:execution:", "hot:executions:", "run2", "worker"]
+            take += ["hot:worker", "hot:worker:executions", int(now), repr(now), "now"]
+            state, taken = run_as_script(
+                script, pipeline, keys + take_keys, [*take, 10, 3, 480, member, now]
+            )
+            assert state == expected
+            assert (taken is not None) == (expected == WRITTEN)
+        else:
+            script = connection.register_script(RECORD_SUCCESS)
+            assert run_as_script(script, pipeline, keys=keys, leading=[member, now]) == expected
     assert connection.get("hot:written") == (b"yes" if expected == WRITTEN else None)
+    if with_take and expected == WRITTEN:
+        assert connection.lrange("hot:queue", 0, -1) == []
+        assert connection.zrange("hot:queue:wip", 0, -1) == [b"next:run2"]
+        assert connection.hget("hot:job:next", "status") == b"started"
+    else:
+        assert connection.lrange("hot:queue", 0, -1) == [b"next"]
+
+
+def test_a_job_threads_success_takes_its_next_job_in_the_same_call(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    """With WORKER_CONCURRENCY > 1, a job thread's success script takes the job the thread runs
+    next: one script call a job, where a take and a success would be two."""
+    connection = Redis.from_url(redis_server.url)
+    connection.flushdb()
+    application = make_application(
+        tmp_path,
+        QUEUE_CONNECTION="redis",
+        QUEUE_FAST_PATH="true",
+        WORKER_CONCURRENCY="4",
+        **redis_server.environment(),
+    )
+    queue = application.queue()
+    pushed = [queue.submit(jobs.echo, number) for number in range(60)]
+    connection.config_resetstat()
+    assert work(application, burst=True) == 0
+    assert [queue.status(job.job_id).status for job in pushed] == ["finished"] * 60
+    script_calls = connection.info("commandstats")["cmdstat_evalsha"]["calls"]
+    # One a job, and a dozen besides (start-up, the main loop's first takes, the last takes
+    # finding the queue empty); a take and a success apart would be 120 and more.
+    assert script_calls < 90, script_calls
 
 
 def test_the_checklist_says_whether_the_fast_path_is_in_use(

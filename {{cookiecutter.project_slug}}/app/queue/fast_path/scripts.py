@@ -72,31 +72,36 @@ return reply
 # Returns 1 once written. Without writing anything: 0 when the job has dependents (RQ's own
 # transaction moves them), 2 when the run lost its job (its entry expired, or went while the job
 # was neither cancelled nor stopped, which leave the run its outcome: RENEW_IF_HELD's rules).
-RECORD_SUCCESS = """
-if redis.call('SCARD', KEYS[1]) > 0 then
-  return 0
-end
-if ARGV[1] ~= '' then
-  local expiry = redis.call('ZSCORE', KEYS[2], ARGV[1])
-  if expiry then
-    if expiry ~= 'inf' and tonumber(expiry) <= tonumber(ARGV[2]) then
-      return 2
-    end
-  else
-    local status = redis.call('HGET', KEYS[3], 'status')
-    if status ~= 'canceled' and status ~= 'stopped' then
-      return 2
+# (As a function: its ARGV starts at ``first``, so RECORD_SUCCESS_AND_TAKE can put it second.)
+_RECORD_SUCCESS_FUNCTION = """
+local function record_success(dependents, started, job, first)
+  if redis.call('SCARD', dependents) > 0 then
+    return 0
+  end
+  local member = ARGV[first]
+  if member ~= '' then
+    local expiry = redis.call('ZSCORE', started, member)
+    if expiry then
+      if expiry ~= 'inf' and tonumber(expiry) <= tonumber(ARGV[first + 1]) then
+        return 2
+      end
+    else
+      local status = redis.call('HGET', job, 'status')
+      if status ~= 'canceled' and status ~= 'stopped' then
+        return 2
+      end
     end
   end
+  local i = first + 2
+  while i <= #ARGV do
+    local n = tonumber(ARGV[i])
+    redis.call(unpack(ARGV, i + 1, i + n))
+    i = i + n + 1
+  end
+  return 1
 end
-local i = 3
-while i <= #ARGV do
-  local n = tonumber(ARGV[i])
-  redis.call(unpack(ARGV, i + 1, i + n))
-  i = i + n + 1
-end
-return 1
 """
+RECORD_SUCCESS = _RECORD_SUCCESS_FUNCTION + "return record_success(KEYS[1], KEYS[2], KEYS[3], 1)"
 WRITTEN, HAS_DEPENDENTS, LOST_JOB = 1, 0, 2
 
 
@@ -116,48 +121,72 @@ WRITTEN, HAS_DEPENDENTS, LOST_JOB = 1, 0, 2
 # timeout is shorter) plus the grace beats. A popped id whose job hash is gone is dropped, as RQ
 # drops it. Returns nil when every list is empty, else {the queue's position (from 1), the job
 # id, the attempt, the job hash as RQ's dequeue reads it (before the start) as a flat list}.
-TAKE_AND_START = """
-local lists = #KEYS / 2
-for position = 1, lists do
-  local id = redis.call('LPOP', KEYS[position])
-  while id do
-    local job = ARGV[1] .. id
-    local fields = redis.call('HGETALL', job)
-    if #fields > 0 then
-      local interval = tonumber(ARGV[11])
-      local timeout = tonumber(redis.call('HGET', job, 'timeout'))
-      local beat = interval
-      if timeout and timeout > 0 then
-        beat = math.min(timeout, interval)
+# (As a function: its KEYS start at ``first_key``, so RECORD_SUCCESS_AND_TAKE can put them second.)
+_TAKE_AND_START_FUNCTION = """
+local function take_and_start(first_key)
+  local K = {unpack(KEYS, first_key, #KEYS)}
+  local lists = #K / 2
+  for position = 1, lists do
+    local id = redis.call('LPOP', K[position])
+    while id do
+      local job = ARGV[1] .. id
+      local fields = redis.call('HGETALL', job)
+      if #fields > 0 then
+        local interval = tonumber(ARGV[11])
+        local timeout = tonumber(redis.call('HGET', job, 'timeout'))
+        local beat = interval
+        if timeout and timeout > 0 then
+          beat = math.min(timeout, interval)
+        end
+        local ttl = math.floor(math.max(beat, 0)) + tonumber(ARGV[12]) * interval
+        local member = id .. ':' .. ARGV[4]
+        local execution, executions = ARGV[2] .. member, ARGV[3] .. id
+        local now = tonumber(ARGV[8])
+        redis.call('HSET', execution, 'id', ARGV[4], 'job_id', id, 'created_at', ARGV[9],
+          'last_heartbeat', ARGV[9], 'worker_name', ARGV[5])
+        redis.call('EXPIRE', execution, ttl)
+        redis.call('ZADD', executions, now + ttl + 60, ARGV[4])
+        redis.call('EXPIRE', executions, ttl + 60)
+        redis.call('ZADD', K[lists + position], now + ttl, member)
+        redis.call('SADD', ARGV[7], member)
+        redis.call('EXPIRE', ARGV[7], ttl + 60)
+        redis.call('HSET', ARGV[6], 'state', 'busy')
+        local registration = math.max(ttl, tonumber(ARGV[13]))
+        redis.call('HSET', ARGV[6], 'last_heartbeat', ARGV[10])
+        redis.call('EXPIRE', ARGV[6], registration)
+        redis.call('EXPIRE', ARGV[7], registration)
+        redis.call('HSET', job, 'last_heartbeat', ARGV[10], 'status', 'started',
+          'started_at', ARGV[10], 'worker_name', ARGV[5])
+        redis.call('PERSIST', job)
+        local attempt = redis.call('HINCRBY', job, 'attempt', 1)
+        return {position, id, attempt, fields}
       end
-      local ttl = math.floor(math.max(beat, 0)) + tonumber(ARGV[12]) * interval
-      local member = id .. ':' .. ARGV[4]
-      local execution, executions = ARGV[2] .. member, ARGV[3] .. id
-      local now = tonumber(ARGV[8])
-      redis.call('HSET', execution, 'id', ARGV[4], 'job_id', id, 'created_at', ARGV[9],
-        'last_heartbeat', ARGV[9], 'worker_name', ARGV[5])
-      redis.call('EXPIRE', execution, ttl)
-      redis.call('ZADD', executions, now + ttl + 60, ARGV[4])
-      redis.call('EXPIRE', executions, ttl + 60)
-      redis.call('ZADD', KEYS[lists + position], now + ttl, member)
-      redis.call('SADD', ARGV[7], member)
-      redis.call('EXPIRE', ARGV[7], ttl + 60)
-      redis.call('HSET', ARGV[6], 'state', 'busy')
-      local registration = math.max(ttl, tonumber(ARGV[13]))
-      redis.call('HSET', ARGV[6], 'last_heartbeat', ARGV[10])
-      redis.call('EXPIRE', ARGV[6], registration)
-      redis.call('EXPIRE', ARGV[7], registration)
-      redis.call('HSET', job, 'last_heartbeat', ARGV[10], 'status', 'started',
-        'started_at', ARGV[10], 'worker_name', ARGV[5])
-      redis.call('PERSIST', job)
-      local attempt = redis.call('HINCRBY', job, 'attempt', 1)
-      return {position, id, attempt, fields}
+      id = redis.call('LPOP', K[position])
     end
-    id = redis.call('LPOP', KEYS[position])
   end
+  return false
 end
-return false
 """
+TAKE_AND_START = _TAKE_AND_START_FUNCTION + "return take_and_start(1)"
+TAKE_ARGUMENTS = 13
+
+# Record a job's success and, once written, take the next job (``ThreadedJobs``: the job's
+# thread runs that one next). One call where RECORD_SUCCESS and TAKE_AND_START take two.
+#   KEYS[1:3] RECORD_SUCCESS's,  KEYS[4:] TAKE_AND_START's
+#   ARGV[1:13] TAKE_AND_START's, ARGV[14:] RECORD_SUCCESS's
+# Returns {RECORD_SUCCESS's reply, TAKE_AND_START's reply (nil: nothing taken)}; nothing is
+# taken unless the success was written.
+RECORD_SUCCESS_AND_TAKE = (
+    _RECORD_SUCCESS_FUNCTION
+    + _TAKE_AND_START_FUNCTION
+    + f"""
+local state = record_success(KEYS[1], KEYS[2], KEYS[3], {TAKE_ARGUMENTS + 1})
+if state ~= 1 then
+  return {{state, false}}
+end
+return {{state, take_and_start(4)}}
+"""
+)
 
 
 def run_as_script(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from uuid import uuid4
 
@@ -29,6 +30,7 @@ from app.queue.fast_path.scripts import (
     HAS_DEPENDENTS,
     LOST_JOB,
     RECORD_SUCCESS,
+    RECORD_SUCCESS_AND_TAKE,
     RUN_COMMANDS,
     TAKE_AND_START,
     run_as_script,
@@ -47,6 +49,16 @@ HEARTBEAT_SLACK_SECONDS = 5.0
 SUSPENSION_CHECK_SECONDS = 1.0
 
 
+@dataclass
+class TakeRequest:
+    """``TAKE_AND_START``'s keys and arguments for one take, and what its reply is read with."""
+
+    queues: list[RQQueue]
+    execution: Execution
+    keys: list[str]
+    args: list[Any]
+
+
 class FewerRoundTrips(SimpleWorker):
     """The round-trip overrides, mixed in before ``QueueWorker`` (whose ``count_attempt``,
     ``record_execution_end`` and ``job_ended`` hooks it fills); the rest override RQ's methods."""
@@ -60,6 +72,9 @@ class FewerRoundTrips(SimpleWorker):
     _attempt = 0
     _taken: tuple[Job, Execution, int] | None = None  # taken and started, not yet prepared
     _fence_in_record = False  # the success's script checks the lease (``_finalize_success``)
+    # ``ThreadedJobs``: the success's script takes the next job too, for this thread to run next.
+    _take_with_success = False
+    _taken_with_success: tuple[Job, RQQueue] | None = None
 
     def bootstrap(self, *args: object, **kwargs: object) -> None:
         """Start-up as usual, with RQ's per-job INFO lines dropped (ours say the same)."""
@@ -138,38 +153,43 @@ class FewerRoundTrips(SimpleWorker):
         signalled meanwhile waits for it to run (``QueueWorker._shutdown``) instead of leaving it
         there.
         """
+        request = self._take_request()
+        if request is None:
+            return None
+        self._taking = True
+        try:
+            reply = registered(self.connection, TAKE_AND_START)(
+                keys=request.keys, args=request.args
+            )
+            return None if reply is None else self._started(reply, request)
+        finally:
+            self._taking = False
+
+    def _take_request(self) -> TakeRequest | None:
+        """The next take's keys and arguments; None when the script cannot take for this worker
+        (it computes ``QueueWorker``'s heartbeat TTL, not an override's)."""
         if type(self).get_heartbeat_ttl is not QueueWorker.get_heartbeat_ttl:
-            return None  # the script computes QueueWorker's TTL
+            return None
         queues = list(self._ordered_queues)
         moment = now()
         execution = Execution(uuid4().hex, "", self.connection, worker_name=self.name)
         execution.created_at = execution.last_heartbeat = moment
         stamp = utcformat(moment)
-        self._taking = True
-        try:
-            reply = registered(self.connection, TAKE_AND_START)(
-                keys=[queue.key for queue in queues]
-                + [StartedJobRegistry.key_template.format(queue.name) for queue in queues],
-                args=[
-                    *(self.job_class.redis_job_namespace_prefix, f"{RQ_KEY_PREFIX}:execution:"),
-                    *(ExecutionRegistry.key_template.format(""), execution.id, self.name),
-                    *(self.key, WORKER_EXECUTIONS_KEY_TEMPLATE.format(self.name)),
-                    *(int(moment.timestamp()), repr(moment.timestamp()), stamp),
-                    *(self.job_monitoring_interval, HEARTBEAT_GRACE_BEATS, self.worker_ttl + 60),
-                ],
-            )
-            if reply is None:
-                return None
-            return self._started(reply, queues, execution)
-        finally:
-            self._taking = False
+        keys = [queue.key for queue in queues]
+        keys += [StartedJobRegistry.key_template.format(queue.name) for queue in queues]
+        args = [
+            *(self.job_class.redis_job_namespace_prefix, f"{RQ_KEY_PREFIX}:execution:"),
+            *(ExecutionRegistry.key_template.format(""), execution.id, self.name),
+            *(self.key, WORKER_EXECUTIONS_KEY_TEMPLATE.format(self.name)),
+            *(int(moment.timestamp()), repr(moment.timestamp()), stamp),
+            *(self.job_monitoring_interval, HEARTBEAT_GRACE_BEATS, self.worker_ttl + 60),
+        ]
+        return TakeRequest(queues, execution, keys, args)
 
-    def _started(
-        self, reply: list[Any], queues: list[RQQueue], execution: Execution
-    ) -> tuple[Job, RQQueue]:
+    def _started(self, reply: list[Any], request: TakeRequest) -> tuple[Job, RQQueue]:
         """The job and queue of ``TAKE_AND_START``'s reply, as RQ's dequeue and start leave them."""
         position, job_id, attempt, fields = reply
-        queue = self._dequeued_from(queues[position - 1])
+        queue, execution = self._dequeued_from(request.queues[position - 1]), request.execution
         job = self.job_class(
             as_text(job_id), connection=self.connection, serializer=self.serializer
         )
@@ -224,15 +244,28 @@ class FewerRoundTrips(SimpleWorker):
         """RQ's, with the fence (``QueueWorker.handle_execution_ended``'s lease renewal) checked
         inside the success's own script call instead, when nothing runs between the two: no
         success callback, and not a ``Retry`` returned."""
-        self._fence_in_record = (
-            self._lease is not None
-            and job._success_callback_name is None
-            and not isinstance(return_value, Retry)
+        self._fence_in_record = self._lease is not None and self._recorded_on_return(
+            job, return_value
         )
         try:
             super()._finalize_success(job, queue, execution, return_value)
         finally:
             self._fence_in_record = False
+
+    @staticmethod
+    def _recorded_on_return(job: Job, return_value: Any) -> bool:
+        """Nothing runs between the job's return and its success's script call: no success
+        callback, and not a ``Retry`` returned."""
+        return job._success_callback_name is None and not isinstance(return_value, Retry)
+
+    def success_takes_next_job(self, job: Job, return_value: Any) -> bool:
+        """The success's script call can take the next job too (``RECORD_SUCCESS_AND_TAKE``):
+        nothing runs before that call, nor after it but log lines (no webhooks to send)."""
+        return (
+            self._recorded_on_return(job, return_value)
+            and not job.webhooks
+            and not (job.repeats_left is not None and job.repeats_left > 0)
+        )
 
     def handle_execution_ended(self, job: Job, queue: RQQueue, heartbeat_ttl: int) -> None:
         if self._fence_in_record:  # ``handle_job_success``'s script checks the lease
@@ -249,7 +282,9 @@ class FewerRoundTrips(SimpleWorker):
     ) -> None:
         """RQ's success writes in one script call (``RECORD_SUCCESS``), only while this run
         holds its lease; RQ's own way for a job that has dependents or repeats, and for a run
-        whose outcome is discarded already (``QueueWorker``)."""
+        whose outcome is discarded already (``QueueWorker``). When a job thread asks for it
+        (``_take_with_success``), the same call takes the next job (``RECORD_SUCCESS_AND_TAKE``)
+        once the success is written."""
         if self._outcome_discarded or (job.repeats_left is not None and job.repeats_left > 0):
             super().handle_job_success(job, queue, started_job_registry, execution)
             return
@@ -270,12 +305,22 @@ class FewerRoundTrips(SimpleWorker):
             job.cleanup(result_ttl, pipeline=pipeline, remove_from_queue=False)
             job._status = JobStatus.FINISHED
             self.cleanup_execution(job, pipeline=pipeline, execution=execution)
-            state = run_as_script(
-                registered(self.connection, RECORD_SUCCESS),
-                pipeline,
-                keys=[job.dependents_key, started_job_registry.key, job.key],
-                leading=[lease.member if lease is not None else "", time.time()],
-            )
+            keys = [job.dependents_key, started_job_registry.key, job.key]
+            leading = [lease.member if lease is not None else "", time.time()]
+            take = self._take_request() if self._take_with_success else None
+            if take is None:
+                state = run_as_script(
+                    registered(self.connection, RECORD_SUCCESS), pipeline, keys, leading
+                )
+            else:
+                state, taken = run_as_script(
+                    registered(self.connection, RECORD_SUCCESS_AND_TAKE),
+                    pipeline,
+                    keys + take.keys,
+                    take.args + leading,
+                )
+                if taken is not None:
+                    self._taken_with_success = self._started(taken, take)
         if state == LOST_JOB and lease is not None:
             self.discard_outcome(job, queue, lease)
             return

@@ -197,6 +197,11 @@ class QueueWorker(SimpleWorker):
         None here; the fast path takes one in a single script call."""
         return None
 
+    def success_takes_next_job(self, job: Job, return_value: Any) -> bool:
+        """Whether writing this job's success may take the next job in the same call (for
+        ``ThreadedJobs``); False here, the fast path's success script can."""
+        return False
+
     def execute_job(self, job: Job, queue: RQQueue) -> None:
         """RQ's ``SimpleWorker.execute_job``, with the job's heartbeat renewed while it runs."""
         execution = self.prepare_execution(job)

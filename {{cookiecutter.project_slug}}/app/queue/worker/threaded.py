@@ -26,6 +26,7 @@ from __future__ import annotations
 import itertools
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from queue import SimpleQueue
@@ -51,7 +52,8 @@ if TYPE_CHECKING:
 
 # Who records a run's outcome: its own thread, or the deadline (the run timed out).
 RAN, TIMED_OUT = "ran", "timed out"
-# While every thread is busy, the main loop wakes this often to renew the worker's registration.
+# While every thread is busy, the main loop renews the worker's registration (and looks for
+# ``rq suspend``) this often.
 SLOT_WAIT_SECONDS = 1.0
 TAKE = "take"  # handed to a job thread instead of a run: take the next job yourself
 # A job thread whose job function returned lets the jobs being taken go first, waiting at most
@@ -98,6 +100,7 @@ class ThreadedJobs(QueueWorker):
         self._outcomes = threading.Lock()  # who records a run's outcome (``_claim``)
         self._job_numbers = itertools.count(1)
         self._slot_freed = threading.Condition(self._slots)
+        self._awaited: Callable[[], bool] | None = None  # what the main loop waits for
         self._runs: dict[str, JobRun] = {}  # started, outcome not written yet; by execution id
         self._executing = 0  # runs whose function has not returned: the slots in use
         self._idle_threads = 0  # job threads waiting for a run
@@ -124,6 +127,8 @@ class ThreadedJobs(QueueWorker):
     _taken = per_thread("taken", None)
     _attempt = per_thread("attempt", 0)
     _fence_in_record = per_thread("fence_in_record", False)
+    _take_with_success = per_thread("take_with_success", False)
+    _taken_with_success = per_thread("taken_with_success", None)
 
     def serialize(self) -> dict[str, Any]:
         """RQ's worker hash, with ``concurrency``: ``queues.py check`` counts job slots by it."""
@@ -196,19 +201,33 @@ class ThreadedJobs(QueueWorker):
                 return self._executing < fewer_than and self._busy() < 2 * fewer_than
             return self._busy() < fewer_than
 
+        renew_at = time.monotonic() + SLOT_WAIT_SECONDS
         while not (stop_signalled_ends and self.stop_signalled):
             with self._slots:
                 if below():
                     return True
-                self._slot_freed.wait(SLOT_WAIT_SECONDS)
+                self._awaited = below
+                try:
+                    self._slot_freed.wait(max(renew_at - time.monotonic(), 0.0))
+                finally:
+                    self._awaited = None
                 if below():
                     return True
+            if time.monotonic() < renew_at:  # a job ended, and no slot is free yet
+                continue
+            renew_at = time.monotonic() + SLOT_WAIT_SECONDS
             self.heartbeat()
             if self.should_run_maintenance_tasks:
                 self.run_maintenance_tasks()
             if self._self_taking:
                 self._suspended = bool(is_suspended(self.connection))
         return False
+
+    def _wake_main_loop(self) -> None:
+        """Wake the main loop once what it waits for holds (under ``_slots``): not for every job
+        that ends, when its slot goes straight to the next job."""
+        if self._awaited is not None and self._awaited():
+            self._slot_freed.notify_all()
 
     def _slot_free(self) -> bool:
         """A job may start now: fewer than ``concurrency`` jobs run, and fewer than that many
@@ -257,53 +276,77 @@ class ThreadedJobs(QueueWorker):
     def _serve(self) -> None:
         while (work := self._handoff.get()) is not None:
             run = self._take() if work == TAKE else work
-            if run is None:
-                continue
-            self._local.run = run
-            try:
-                self.run_job(run.job, run.queue, run.execution, run.lease, run.attempt)
-            except BaseException:
-                if run.outcome != TIMED_OUT:  # else: its timeout, raised after it was recorded
-                    self.app_log.exception("Job thread failed", extra={"job_id": run.job.id})
-            finally:
-                self._local.run = None
-                self._release(run)
+            while run is not None:
+                self._run(run)
+                run = self._taken_next()
+
+    def _run(self, run: JobRun) -> None:
+        self._local.run = run
+        try:
+            self.run_job(run.job, run.queue, run.execution, run.lease, run.attempt)
+        except BaseException:
+            if run.outcome != TIMED_OUT:  # else: its timeout, raised after it was recorded
+                self.app_log.exception("Job thread failed", extra={"job_id": run.job.id})
+        finally:
+            self._local.run = None
+            self._release(run, idle=not self._take_with_success)
 
     def _take(self) -> JobRun | None:
         """Take the next job into the slot claimed for this thread (the fast path's one script
         call); None, the claim given back to the main loop, when every queue is empty."""
         try:
-            taken = self.take_next_job()
-            if taken is not None:
-                self._local.keeps_its_take, self._local.kept_run = True, None
-                try:
-                    self.execute_job(*taken)
-                finally:
-                    self._local.keeps_its_take = False
-                if self._local.kept_run is not None:
-                    return self._local.kept_run
-        except Exception as error:  # the main loop's dequeue reports Redis outages
-            self.app_log.debug("No job taken: %s", error)
+            taken = None
+            try:
+                taken = self.take_next_job()
+            except Exception as error:  # the main loop's dequeue reports Redis outages
+                self.app_log.debug("No job taken: %s", error)
+            return self._start_taken(taken)
         finally:
             with self._takes_over:
                 self._takes -= 1
                 if not self._takes:
                     self._takes_over.notify_all()
+
+    def _taken_next(self) -> JobRun | None:
+        """The job this thread's last success took with it (``_returned``), started in the slot
+        claimed for it; None when the success took none (or claimed no slot)."""
+        if not self._take_with_success:
+            return None
+        taken, self._taken_with_success = self._taken_with_success, None
+        self._take_with_success = False
+        return self._start_taken(taken)
+
+    def _start_taken(self, taken: tuple[Job, RQQueue] | None) -> JobRun | None:
+        """Start a job this thread took, in the slot claimed for it; with none taken (or its
+        start not written), the slot goes back to the main loop and the thread waits for work."""
+        if taken is not None:
+            self._local.keeps_its_take, self._local.kept_run = True, None
+            try:
+                self.execute_job(*taken)
+            except Exception as error:
+                self.app_log.warning("Taken job not started: %s", error)
+            finally:
+                self._local.keeps_its_take = False
+            if self._local.kept_run is not None:
+                return self._local.kept_run
         with self._slots:
             self._claims -= 1
             self._executing -= 1
             self._idle_threads += 1
-            self._slot_freed.notify_all()
+            self._wake_main_loop()
             self._idle_if_done()
         return None
 
-    def _returned(self) -> None:
+    def _returned(self, take_with_success: bool = False) -> None:
         """This thread's job function returned (or raised): its slot is free for the next job,
-        while this thread writes the outcome. On the fast path an idle thread takes that job at
-        once (``_take``), without waiting for the main loop, and this thread writes its outcome
-        only once the takes under way are over: all compete for the interpreter, and starting
-        the next jobs is what keeps the slots busy (an outcome is written a few milliseconds
-        later, at most ``TAKES_FIRST_SECONDS``). Else the main loop takes it."""
+        while this thread writes the outcome. On the fast path the slot is claimed for a job
+        thread to take the next job at once, without waiting for the main loop. With
+        ``take_with_success``, the success's own script call takes it and this thread runs it
+        next (``_taken_next``): one round trip and no hand-over. Else an idle thread takes it
+        (``_take``), and this thread writes its outcome only once the takes under way are over:
+        all compete for the interpreter, and starting the next jobs is what keeps the slots busy
+        (an outcome is written a few milliseconds later, at most ``TAKES_FIRST_SECONDS``).
+        Without a claim the main loop takes it."""
         run: JobRun | None = getattr(self._local, "run", None)
         if run is None or getattr(self._local, "recorder", False) or not run.executing:
             return
@@ -315,8 +358,10 @@ class ThreadedJobs(QueueWorker):
                 self._executing += 1
                 self._claims += 1
             else:
-                self._slot_freed.notify_all()
-        if take:
+                self._wake_main_loop()
+        if take and take_with_success:
+            self._take_with_success = True
+        elif take:
             with self._takes_over:
                 self._takes += 1
             self._hand_over(TAKE)
@@ -328,14 +373,17 @@ class ThreadedJobs(QueueWorker):
         stopping = self._stop_requested or self.stop_signalled or self._cold
         return self._self_taking and not (stopping or self._suspended) and self._slot_free()
 
-    def _release(self, run: JobRun) -> None:
+    def _release(self, run: JobRun, idle: bool) -> None:
+        """The run's outcome is written: it no longer counts as started, and its thread waits
+        for work (unless ``idle`` is off: it starts the job its success took)."""
         with self._slots:
             if run.executing:
                 run.executing = False
                 self._executing -= 1
-            self._idle_threads += 1
+            if idle:
+                self._idle_threads += 1
             del self._runs[run.execution.id]
-            self._slot_freed.notify_all()
+            self._wake_main_loop()
             self._idle_if_done()
         if run.outcome == TIMED_OUT:
             self.app_log.info(
@@ -367,7 +415,7 @@ class ThreadedJobs(QueueWorker):
         return claimed
 
     def _finalize_success(self, job: Job, queue: RQQueue, execution: Execution, value: Any) -> None:
-        self._returned()
+        self._returned(self._self_taking and self.success_takes_next_job(job, value))
         if self._claim():
             super()._finalize_success(job, queue, execution, value)
 
