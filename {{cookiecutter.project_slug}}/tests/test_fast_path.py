@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import rq
 from redis import Redis
+from redis.commands.core import Script
 from rq import Queue as RQQueue
 from rq.job import Job
 from rq.registry import FinishedJobRegistry, StartedJobRegistry
@@ -21,7 +22,6 @@ from rq.registry import FinishedJobRegistry, StartedJobRegistry
 from app import Application
 from app.jobs.reports import rebuild_report
 from app.queue.commands.checklist import check
-from app.queue.fast_path import worker as fast_path_worker
 from app.queue.fast_path.scripts import (
     HAS_DEPENDENTS,
     LOST_JOB,
@@ -32,8 +32,8 @@ from app.queue.fast_path.scripts import (
     WRITTEN,
     run_as_script,
 )
+from app.queue.fast_path.thread_connection import ThreadConnection
 from app.queue.fast_path.worker import FastQueueWorker
-from app.queue.registered_scripts import registered
 from app.queue.worker import QueueWorker
 from app.queue.worker.run import build_worker, worker_class
 from tests.conftest import make_application
@@ -214,19 +214,15 @@ def test_a_stop_signalled_while_a_take_finds_nothing_stops_without_waiting_on_th
     Redis.from_url(redis_server.url).flushdb()
     application = application_with(tmp_path, redis_server, True)
 
-    def stopped_midway(connection: Redis, source: str) -> Any:
-        script = registered(connection, source)
-        if source != TAKE_AND_START:
-            return script
+    run_script = ThreadConnection.run_script
 
-        def take(**arguments: Any) -> Any:
-            reply = script(**arguments)
+    def stopped_midway(connection: ThreadConnection, script: Script, *arguments: Any) -> Any:
+        reply = run_script(connection, script, *arguments)
+        if script.script == TAKE_AND_START:
             os.kill(os.getpid(), signal.SIGTERM)  # handled while the take is under way
-            return reply
+        return reply
 
-        return take
-
-    monkeypatch.setattr(fast_path_worker, "registered", stopped_midway)
+    monkeypatch.setattr(ThreadConnection, "run_script", stopped_midway)
     worker = build_worker(application.queue_settings, application.log(), "stopping")
     stopped = threading.Event()
 
@@ -323,6 +319,22 @@ def test_a_success_is_written_only_while_the_run_holds_its_job_and_without_depen
         assert connection.hget("hot:job:next", "status") == b"started"
     else:
         assert connection.lrange("hot:queue", 0, -1) == [b"next"]
+
+
+def test_a_script_call_on_the_threads_connection_goes_through_the_client_after_an_error(
+    redis_server: RedisServer,
+) -> None:
+    """NOSCRIPT (Redis restarted and forgot its scripts) and a dropped connection: the call is
+    sent again through the client, which loads the script or reconnects."""
+    client = Redis.from_url(redis_server.url)
+    script = client.register_script("return ARGV[1] .. KEYS[1]")
+    own = ThreadConnection(client)
+    client.script_flush()
+    assert own.run_script(script, ["key"], ["value:"]) == b"value:key"  # NOSCRIPT, then loaded
+    assert own.run_script(script, ["key"], ["again:"]) == b"again:key"  # its own connection
+    client.client_kill_filter(_type="normal", skipme=True)  # drops the thread's connection
+    assert own.run_script(script, ["key"], ["back:"]) == b"back:key"
+    assert own.run_script(script, ["key"], ["own:"]) == b"own:key"  # a new one of its own
 
 
 def test_a_job_threads_success_takes_its_next_job_in_the_same_call(

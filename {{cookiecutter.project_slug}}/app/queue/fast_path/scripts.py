@@ -13,6 +13,8 @@ if TYPE_CHECKING:
     from redis.client import Pipeline
     from redis.commands.core import Script
 
+    from app.queue.fast_path.thread_connection import ThreadConnection
+
 # Write RQ jobs (``lean_enqueue.py``): a job hash per job, its id pushed onto the queue.
 #   KEYS[1]  the queue's list, ``rq:queue:<name>``
 #   KEYS[2]  the set of queues, ``rq:queues``
@@ -190,12 +192,17 @@ return {{state, take_and_start(4)}}
 
 
 def run_as_script(
-    script: Script, pipeline: Pipeline, keys: Sequence[str] = (), leading: Sequence[Any] = ()
+    script: Script,
+    pipeline: Pipeline,
+    keys: Sequence[str] = (),
+    leading: Sequence[Any] = (),
+    connection: ThreadConnection | None = None,
 ) -> Any:
     """Send the commands queued on ``pipeline`` (not executed) as one call of ``script``, with
-    ``keys``, and ``leading`` before the commands in ARGV; return the script's reply.
+    ``keys``, and ``leading`` before the commands in ARGV; return the script's reply. With
+    ``connection``, the call goes on the calling thread's own connection.
 
-    ``script`` is ``RUN_COMMANDS`` or ``RECORD_SUCCESS``, registered on the pipeline's client.
+    ``script`` is ``RUN_COMMANDS`` or a ``RECORD_SUCCESS``, registered on the pipeline's client.
     This reads redis-py's ``Pipeline.command_stack``, one of the internals the fast path is
     verified against.
     """
@@ -204,4 +211,6 @@ def run_as_script(
         words.append(len(arguments))
         words.extend(arguments)
     pipeline.reset()
+    if connection is not None:
+        return connection.run_script(script, keys, words)
     return script(keys=keys, args=words)

@@ -1,13 +1,17 @@
-"""A Redis connection held by each thread, for the one command a ``push`` sends."""
+"""A Redis connection held by each thread, for the one command a ``push`` sends and the worker's
+script calls."""
 
 from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 from redis import Redis
+from redis.commands.core import Script
 from redis.connection import AbstractConnection
+from redis.exceptions import RedisError
 
 
 class ThreadConnection:
@@ -15,9 +19,10 @@ class ThreadConnection:
 
     redis-py's client takes a connection from its pool, wraps the command in its retry policy and
     returns the connection for every command, which costs as much Python time as a loopback round
-    trip. A push needs none of that when the connection works, so it keeps one per thread (and
-    per process, after a fork). Any error drops the connection and is raised: the caller then
-    goes through the regular client, whose retries and timeouts decide.
+    trip. A push, and a worker's script call, need none of that when the connection works, so
+    each keeps one per thread (and per process, after a fork). Any error drops the connection
+    and is raised: the caller then goes through the regular client, whose retries and timeouts
+    decide.
     """
 
     def __init__(self, client: Redis) -> None:
@@ -44,6 +49,16 @@ class ThreadConnection:
             connection.disconnect()
             self._local.connection = None
             raise
+
+    def run_script(self, script: Script, keys: Sequence[Any], args: Sequence[Any]) -> Any:
+        """``script``'s reply, sent as EVALSHA on this thread's connection. On any Redis error (a
+        dropped connection, a script Redis no longer knows after a restart, a timeout) it is
+        sent again through the script's own client, whose retry policy decides: the same risk of
+        running twice after a lost reply as that policy's retries."""
+        try:
+            return self.execute("EVALSHA", script.sha, len(keys), *keys, *args)
+        except RedisError:
+            return script(keys=keys, args=args)
 
     def _connection(self) -> AbstractConnection:
         held = getattr(self._local, "connection", None)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 from uuid import uuid4
 
@@ -35,6 +36,7 @@ from app.queue.fast_path.scripts import (
     TAKE_AND_START,
     run_as_script,
 )
+from app.queue.fast_path.thread_connection import ThreadConnection
 from app.queue.registered_scripts import registered
 from app.queue.worker.queue_worker import ATTEMPT_FIELD, HEARTBEAT_GRACE_BEATS, QueueWorker
 from app.queue.worker.threaded import ThreadedJobs
@@ -141,8 +143,15 @@ class FewerRoundTrips(SimpleWorker):
             if len(self.queues) == 1:  # RQ dequeues with BLMOVE through the intermediate list
                 pipeline.lrem(self.queues[0].intermediate_queue_key, 1, job.id)
             pipeline.hincrby(job.key, ATTEMPT_FIELD, 1)  # last: its reply is the script's
-            self._attempt = int(run_as_script(registered(self.connection, RUN_COMMANDS), pipeline))
+            script = registered(self.connection, RUN_COMMANDS)
+            self._attempt = int(run_as_script(script, pipeline, connection=self._own_connection))
         return execution
+
+    @cached_property
+    def _own_connection(self) -> ThreadConnection:
+        """Each thread's own connection for the script calls of the job path: redis-py's pool
+        (take, health check, give back) costs a job as much Python as the call itself."""
+        return ThreadConnection(self.connection)
 
     def take_next_job(self) -> tuple[Job, RQQueue] | None:
         """Pop the next job and write its start in one script call (``TAKE_AND_START``), where
@@ -158,8 +167,8 @@ class FewerRoundTrips(SimpleWorker):
             return None
         self._taking = True
         try:
-            reply = registered(self.connection, TAKE_AND_START)(
-                keys=request.keys, args=request.args
+            reply = self._own_connection.run_script(
+                registered(self.connection, TAKE_AND_START), request.keys, request.args
             )
             return None if reply is None else self._started(reply, request)
         finally:
@@ -310,7 +319,11 @@ class FewerRoundTrips(SimpleWorker):
             take = self._take_request() if self._take_with_success else None
             if take is None:
                 state = run_as_script(
-                    registered(self.connection, RECORD_SUCCESS), pipeline, keys, leading
+                    registered(self.connection, RECORD_SUCCESS),
+                    pipeline,
+                    keys,
+                    leading,
+                    self._own_connection,
                 )
             else:
                 state, taken = run_as_script(
@@ -318,6 +331,7 @@ class FewerRoundTrips(SimpleWorker):
                     pipeline,
                     keys + take.keys,
                     take.args + leading,
+                    self._own_connection,
                 )
                 if taken is not None:
                     self._taken_with_success = self._started(taken, take)

@@ -5,11 +5,14 @@ signals); it dequeues a job only when one of the ``concurrency`` slots is free, 
 there (the started registry entry, "busy") and hands it to a job thread, which runs it and writes
 its outcome. A slot is free again once the job's function returns: the thread writes the outcome
 while the next job starts (so a worker has at most ``2 x concurrency`` jobs started and not yet
-recorded, and never more than ``concurrency`` running). On the fast path the next job is taken
-by an idle job thread itself, in the slot the ending one claims for it (``_returned``, ``_take``),
-and outcomes wait for the takes under way; the main loop takes when the threads find nothing,
-and then waits on the queues. Per job, everything ``QueueWorker`` guarantees still holds: its own
-started entry, heartbeat, lease and fencing.
+recorded, and never more than ``concurrency`` running). On the fast path the job threads take
+the next jobs themselves, in the slot an ending job claims (``_returned``): its success's own
+script call takes the job its thread runs next (``_taken_next``), or, after a failure or a
+success that runs more than that call, an idle thread takes it (``_take``) and the outcome
+waits for the takes under way. The main loop takes when the threads find nothing, and then
+waits on the queues; once it has taken a job, the other free slots take side by side. Per job,
+everything ``QueueWorker`` guarantees still holds: its own started entry, heartbeat, lease and
+fencing.
 
 Timeouts: RQ's SIGALRM death penalty works only in the main thread, so a job's deadline is kept by
 ``JobDeadlines``. At the deadline the job is recorded failed with ``JobTimeoutException`` (retried
@@ -245,6 +248,8 @@ class ThreadedJobs(QueueWorker):
             self._local.kept_run = self._start_run(job, queue, claimed=True)
             return
         self._hand_over(self._start_run(job, queue, claimed=False))
+        while self._claim_slot():  # the queue had a job: more may wait, take them side by side
+            self._hand_over_take()
 
     def _start_run(self, job: Job, queue: RQQueue, claimed: bool) -> JobRun:
         """Write the job's start (unless taken and started already) and count it as running,
@@ -353,20 +358,30 @@ class ThreadedJobs(QueueWorker):
         with self._slots:
             run.executing = False
             self._executing -= 1
-            take = self._may_take()
-            if take:
-                self._executing += 1
-                self._claims += 1
-            else:
+            take = self._claim_slot()
+            if not take:
                 self._wake_main_loop()
         if take and take_with_success:
             self._take_with_success = True
         elif take:
-            with self._takes_over:
-                self._takes += 1
-            self._hand_over(TAKE)
+            self._hand_over_take()
             with self._takes_over:
                 self._takes_over.wait_for(lambda: not self._takes, TAKES_FIRST_SECONDS)
+
+    def _claim_slot(self) -> bool:
+        """Claim a free slot for a job thread to take a job into, if threads may take now."""
+        with self._slots:
+            if not self._may_take():
+                return False
+            self._executing += 1
+            self._claims += 1
+            return True
+
+    def _hand_over_take(self) -> None:
+        """Have an idle job thread take a job into the slot just claimed (``_take``)."""
+        with self._takes_over:
+            self._takes += 1
+        self._hand_over(TAKE)
 
     def _may_take(self) -> bool:
         """Whether a job thread may take a job itself now (under ``_slots``)."""
