@@ -332,7 +332,7 @@ def test_a_script_call_on_the_threads_connection_goes_through_the_client_after_a
     client.script_flush()
     assert own.run_script(script, ["key"], ["value:"]) == b"value:key"  # NOSCRIPT, then loaded
     assert own.run_script(script, ["key"], ["again:"]) == b"again:key"  # its own connection
-    client.client_kill_filter(_type="normal", skipme=True)  # drops the thread's connection
+    client.client_kill_filter(_id=own.execute("CLIENT", "ID"))  # drops the thread's connection
     assert own.run_script(script, ["key"], ["back:"]) == b"back:key"
     assert own.run_script(script, ["key"], ["own:"]) == b"own:key"  # a new one of its own
 
