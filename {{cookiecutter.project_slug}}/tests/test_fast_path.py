@@ -33,7 +33,7 @@ from app.queue.fast_path.scripts import (
     run_as_script,
 )
 from app.queue.fast_path.thread_connection import ThreadConnection
-from app.queue.fast_path.worker import FastQueueWorker
+from app.queue.fast_path.worker import JOB_PATH_SCRIPTS, FastQueueWorker
 from app.queue.worker import QueueWorker
 from app.queue.worker.run import build_worker, worker_class
 from tests.conftest import make_application
@@ -335,6 +335,41 @@ def test_a_script_call_on_the_threads_connection_goes_through_the_client_after_a
     client.client_kill_filter(_id=own.execute("CLIENT", "ID"))  # drops the thread's connection
     assert own.run_script(script, ["key"], ["back:"]) == b"back:key"
     assert own.run_script(script, ["key"], ["own:"]) == b"own:key"  # a new one of its own
+
+
+def test_connections_threads_keep_do_not_count_against_the_clients_pool(
+    redis_server: RedisServer,
+) -> None:
+    """redis-py's pool refuses to make more than ``max_connections``; connections threads hold
+    for pushes and script calls must not use that up (every worker thread holds one)."""
+    client = Redis.from_url(redis_server.url, max_connections=2)
+    own = ThreadConnection(client)
+    answers: list[Any] = []
+
+    def ping() -> None:
+        answers.append(own.execute("PING"))
+
+    threads = [threading.Thread(target=ping) for _ in range(5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert answers == [b"PONG"] * 5
+    assert client.ping()
+    assert client.get("anything") is None  # the pool still makes its own connections
+
+
+def test_the_job_paths_scripts_are_loaded_when_the_worker_starts(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    """So that the first jobs' calls, every job thread's at once, do not each meet NOSCRIPT."""
+    connection = Redis.from_url(redis_server.url)
+    connection.flushdb()
+    connection.script_flush()
+    application = application_with(tmp_path, redis_server, True)
+    assert work(application, burst=True) == 0  # an empty queue: no job records anything
+    shas = [connection.register_script(source).sha for source in JOB_PATH_SCRIPTS]
+    assert connection.script_exists(*shas) == [True] * len(JOB_PATH_SCRIPTS)
 
 
 def test_a_job_threads_success_takes_its_next_job_in_the_same_call(

@@ -61,8 +61,13 @@ class ThreadConnection:
             return script(keys=keys, args=args)
 
     def _connection(self) -> AbstractConnection:
+        """This thread's connection, made with the pool's class and settings (TLS, Sentinel) but
+        outside its count: the pool caps the connections it makes (``max_connections``, 100 by
+        default) and counts one back only when it is given back, so held connections, and each
+        one remade after an error, would use up the client's own cap."""
         held = getattr(self._local, "connection", None)
         if held is None or held[1] != os.getpid():
-            held = (self._pool.make_connection(), os.getpid())
+            pool = self._pool
+            held = (pool.connection_class(**pool.connection_kwargs), os.getpid())
             self._local.connection = held
         return held[0]

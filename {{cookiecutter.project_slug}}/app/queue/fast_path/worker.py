@@ -44,6 +44,7 @@ from app.queue.worker.threaded import ThreadedJobs
 if TYPE_CHECKING:
     from redis.client import Pipeline
 
+JOB_PATH_SCRIPTS = (RUN_COMMANDS, TAKE_AND_START, RECORD_SUCCESS, RECORD_SUCCESS_AND_TAKE)
 # RQ renews the worker's registration three times per job (three round trips each) and checks
 # for `rq suspend` before every job. A renewal is skipped while the registration still has nearly
 # its full TTL, and suspension is checked at most once a second.
@@ -79,11 +80,18 @@ class FewerRoundTrips(SimpleWorker):
     _taken_with_success: tuple[Job, RQQueue] | None = None
 
     def bootstrap(self, *args: object, **kwargs: object) -> None:
-        """Start-up as usual, with RQ's per-job INFO lines dropped (ours say the same)."""
+        """Start-up as usual, with RQ's per-job INFO lines dropped (ours say the same), and the
+        job path's scripts loaded into Redis: else the first jobs' calls, all job threads' at
+        once, each met NOSCRIPT and went again through the client (measured: the first wave of
+        eight jobs waited 5 to 15 ms each for its success, against under 1 ms after)."""
         rq_log = logging.getLogger("rq.worker")
         if RQ_LINE_FILTER not in rq_log.filters:
             rq_log.addFilter(RQ_LINE_FILTER)
         super().bootstrap(*args, **kwargs)
+        with self.connection.pipeline(transaction=False) as pipeline:
+            for source in JOB_PATH_SCRIPTS:
+                pipeline.script_load(source)
+            pipeline.execute()
 
     def teardown(self) -> None:
         super().teardown()
