@@ -20,7 +20,9 @@ from rq.worker import Worker
 
 from app import Application
 from app.queue.worker.job_deadlines import JobDeadlines
+from app.queue.worker.run import build_worker
 from app.queue.worker.threaded import ThreadedQueueWorker
+from tests.conftest import make_application
 from tests.support import jobs
 from tests.support.redis_server import RedisServer
 from tests.support.spans import most_at_once
@@ -220,6 +222,22 @@ def test_check_counts_the_job_slots_of_the_live_workers(
     assert f"; {CONCURRENCY + 1} job slots" in next(line for line in lines if "workers:" in line)
     code, lines = checklist(redis_application, live=False)
     assert f"{CONCURRENCY} jobs at once (WORKER_CONCURRENCY={CONCURRENCY})" in "".join(lines)
+
+
+def test_a_workers_pool_makes_connections_for_every_job_thread(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    """redis-py's pool refuses a connection past ``max_connections`` (100): a worker's pool has
+    room for two a job slot (a job thread's commands, another writing an outcome) and its own."""
+    for concurrency, at_least in ((1, 100), (8, 100), (64, 2 * 64 + 3)):
+        application = make_application(
+            tmp_path,
+            QUEUE_CONNECTION="redis",
+            WORKER_CONCURRENCY=str(concurrency),
+            **redis_server.environment(),
+        )
+        worker = build_worker(application.queue_settings, application.log(), "pool")
+        assert worker.connection.connection_pool.max_connections >= at_least
 
 
 def test_deadlines_call_back_in_order_and_cancelled_ones_never() -> None:

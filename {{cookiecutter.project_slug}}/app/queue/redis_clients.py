@@ -25,6 +25,11 @@ CONNECT_TIMEOUT_SECONDS = 0.5
 PRODUCER_READ_TIMEOUT_SECONDS = 1.5
 SENTINEL_READ_TIMEOUT_SECONDS = 1.0
 PRODUCER_RETRIES = 1
+DEFAULT_MAX_CONNECTIONS = 100  # redis-py's cap on the connections one client's pool makes
+# A worker's pool serves, besides up to two per job slot (a job thread's commands, and the
+# thread writing an outcome while the next job runs): the blocking dequeue, RQ's command
+# channel, the scheduler, the job heartbeats and the metrics; with room to spare.
+WORKER_OWN_CONNECTIONS = 10
 # A worker retries every Redis call for about ten seconds, never waiting more than a second
 # between tries: it is back within a second of Redis (or a failover's new master) answering.
 WORKER_RETRIES = 12
@@ -43,14 +48,17 @@ def producer_client(settings: RedisSettings) -> Redis:
     )
 
 
-def worker_client(settings: RedisSettings) -> Redis:
-    """A client for long blocking reads that rides out short Redis restarts and failovers."""
+def worker_client(settings: RedisSettings, jobs_at_once: int = 1) -> Redis:
+    """A client for long blocking reads that rides out short Redis restarts and failovers; its
+    pool makes as many connections as a worker running ``jobs_at_once`` jobs may use at once
+    (redis-py's default cap, 100, is too few past about 48 job threads)."""
     return _client(
         settings,
         socket_timeout=None,
         retry=Retry(
             ExponentialWithJitterBackoff(base=0.1, cap=WORKER_BACKOFF_CAP_SECONDS), WORKER_RETRIES
         ),
+        max_connections=max(DEFAULT_MAX_CONNECTIONS, 2 * jobs_at_once + WORKER_OWN_CONNECTIONS),
     )
 
 
@@ -107,8 +115,14 @@ def describe_error(error: Exception, settings: RedisSettings) -> str:
     return f"{where} is unreachable ({type(error).__name__}: {error}); {hint}"
 
 
-def _client(settings: RedisSettings, socket_timeout: float | None, retry: Retry) -> Redis:
+def _client(
+    settings: RedisSettings,
+    socket_timeout: float | None,
+    retry: Retry,
+    max_connections: int = DEFAULT_MAX_CONNECTIONS,
+) -> Redis:
     options: dict[str, Any] = {
+        "max_connections": max_connections,
         "db": settings.db,
         "username": settings.username,
         "password": settings.password,

@@ -92,8 +92,8 @@ def run_worker(
 
 def build_worker(settings: QueueSettings, log: logging.Logger, name: str | None) -> QueueWorker:
     """The worker for ``settings.worker_queues``, with this project's timing and serializer."""
-    connection = worker_client(settings.redis)
     timing = settings.worker_timing
+    connection = worker_client(settings.redis, jobs_at_once=timing.concurrency)
     serializer = serializer_for(settings.serializer)
     queues = [
         RQQueue(queue_name, connection=connection, serializer=serializer)
