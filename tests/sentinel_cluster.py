@@ -173,6 +173,14 @@ class SentinelCluster:
                 return int(address[1])
         return None
 
+    def replicas_have(self, key: str, field: str, value: bytes) -> bool:
+        """Whether every replica has ``value`` in the hash ``key``'s ``field``."""
+        for replica in self.replicas:
+            with Redis(port=replica.port, socket_timeout=1) as client:
+                if client.hget(key, field) != value:
+                    return False
+        return True
+
     def kill_master(self) -> float:
         """SIGKILL the master; return the time it was sent."""
         killed_at = time.time()

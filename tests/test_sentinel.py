@@ -140,6 +140,15 @@ def test_failover_after_the_master_is_killed(
         polling.wait_for(
             lambda: long_job.read_text() and long_job_started(runs), 5, "no long job ran"
         )
+        # The run at the kill is what this follows, so the kill waits for its start to reach the
+        # replicas (100 ms late): a push or take they never got dies with the master, a loss
+        # asynchronous replication allows and the pushes' figures count.
+        long_job_key = f"rq:job:{long_job.read_text().split()[0]}"
+        polling.wait_for(
+            lambda: cluster.replicas_have(long_job_key, "status", b"started"),
+            5,
+            "the long job's start did not reach the replicas",
+        )
         killed_at = cluster.kill_master()
 
         def pushing_again() -> bool:

@@ -10,9 +10,8 @@ the next jobs themselves, in the slot an ending job claims (``_returned``): its 
 script call takes the job its thread runs next (``_taken_next``), or, after a failure or a
 success that runs more than that call, an idle thread takes it (``_take``) and the outcome
 waits for the takes under way. The main loop takes when the threads find nothing, and then
-waits on the queues; once it has taken a job, the other free slots take side by side. Per job,
-everything ``QueueWorker`` guarantees still holds: its own started entry, heartbeat, lease and
-fencing.
+waits on the queues. Per job, everything ``QueueWorker`` guarantees still holds: its own started
+entry, heartbeat, lease and fencing.
 
 Timeouts: RQ's SIGALRM death penalty works only in the main thread, so a job's deadline is kept by
 ``JobDeadlines``. At the deadline the job is recorded failed with ``JobTimeoutException`` (retried
@@ -248,8 +247,6 @@ class ThreadedJobs(QueueWorker):
             self._local.kept_run = self._start_run(job, queue, claimed=True)
             return
         self._hand_over(self._start_run(job, queue, claimed=False))
-        while self._claim_slot():  # the queue had a job: more may wait, take them side by side
-            self._hand_over_take()
 
     def _start_run(self, job: Job, queue: RQQueue, claimed: bool) -> JobRun:
         """Write the job's start (unless taken and started already) and count it as running,
