@@ -9,9 +9,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from redis import Redis
+from redis.backoff import NoBackoff
 from redis.commands.core import Script
 from redis.connection import AbstractConnection
-from redis.exceptions import RedisError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.retry import Retry
+
+NO_RETRY = Retry(NoBackoff(), 0)
 
 
 class ThreadConnection:
@@ -51,13 +57,14 @@ class ThreadConnection:
             raise
 
     def run_script(self, script: Script, keys: Sequence[Any], args: Sequence[Any]) -> Any:
-        """``script``'s reply, sent as EVALSHA on this thread's connection. On any Redis error (a
-        dropped connection, a script Redis no longer knows after a restart, a timeout) it is
-        sent again through the script's own client, whose retry policy decides: the same risk of
-        running twice after a lost reply as that policy's retries."""
+        """``script``'s reply, sent as EVALSHA on this thread's connection. After a script Redis
+        no longer knows (a restart), a dropped connection or a timeout, it is sent again
+        through the script's own client, whose retry policy decides: the same risk of running
+        twice after a lost reply as that policy's retries. Any other error (the script's own)
+        is raised, as the client raises it."""
         try:
             return self.execute("EVALSHA", script.sha, len(keys), *keys, *args)
-        except RedisError:
+        except (NoScriptError, RedisConnectionError, RedisTimeoutError):
             return script(keys=keys, args=args)
 
     def _connection(self) -> AbstractConnection:
@@ -68,6 +75,7 @@ class ThreadConnection:
         held = getattr(self._local, "connection", None)
         if held is None or held[1] != os.getpid():
             pool = self._pool
-            held = (pool.connection_class(**pool.connection_kwargs), os.getpid())
+            options = {**pool.connection_kwargs, "retry": NO_RETRY}  # the client's call retries
+            held = (pool.connection_class(**options), os.getpid())
             self._local.connection = held
         return held[0]

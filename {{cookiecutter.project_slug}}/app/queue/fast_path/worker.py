@@ -229,6 +229,20 @@ class FewerRoundTrips(SimpleWorker):
         self.reorder_queues(reference_queue=queue)
         return job, queue
 
+    def _job_taken_with(
+        self, job: Job, reply: list[Any], request: TakeRequest
+    ) -> tuple[Job, RQQueue] | None:
+        """The job ``job``'s success took (``RECORD_SUCCESS_AND_TAKE``); None if its reply cannot
+        be read: that job is then left to be recovered once its lease lapses, and ``job``, whose
+        success is written, is not taken for a failure."""
+        try:
+            return self._started(reply, request)
+        except Exception as error:
+            self.app_log.warning(
+                "Job taken with a success not started: %s", error, extra={"job_id": job.id}
+            )
+            return None
+
     def _dequeued_from(self, queue: RQQueue) -> RQQueue:
         """The queue object RQ's dequeue returns for ``queue`` (with the worker's job class,
         serializer and death penalty), made once per queue instead of once per job."""
@@ -342,7 +356,7 @@ class FewerRoundTrips(SimpleWorker):
                     self._own_connection,
                 )
                 if taken is not None:
-                    self._taken_with_success = self._started(taken, take)
+                    self._taken_with_success = self._job_taken_with(job, taken, take)
         if state == LOST_JOB and lease is not None:
             self.discard_outcome(job, queue, lease)
             return

@@ -4,7 +4,7 @@ RQ's loop stays in the main thread (registration heartbeats, maintenance, RQ's s
 signals); it dequeues a job only when one of the ``concurrency`` slots is free, writes its start
 there (the started registry entry, "busy") and hands it to a job thread, which runs it and writes
 its outcome. A slot is free again once the job's function returns: the thread writes the outcome
-while the next job starts (so a worker has at most ``2 x concurrency`` jobs started and not yet
+while the next job starts (so a worker has about twice ``concurrency`` jobs started and not yet
 recorded, and never more than ``concurrency`` running). On the fast path the job threads take
 the next jobs themselves, in the slot an ending job claims (``_returned``): its success's own
 script call takes the job its thread runs next (``_taken_next``), or, after a failure or a
@@ -103,6 +103,8 @@ class ThreadedJobs(QueueWorker):
         self._job_numbers = itertools.count(1)
         self._slot_freed = threading.Condition(self._slots)
         self._awaited: Callable[[], bool] | None = None  # what the main loop waits for
+        self._renew_at = 0.0  # when the main loop next renews its registration (``wait_for_runs``)
+        self._suspension_waits = 0  # times RQ's loop waited out ``rq suspend``
         self._runs: dict[str, JobRun] = {}  # started, outcome not written yet; by execution id
         self._executing = 0  # runs whose function has not returned: the slots in use
         self._idle_threads = 0  # job threads waiting for a run
@@ -148,7 +150,18 @@ class ThreadedJobs(QueueWorker):
         with self._slots:
             if state == WorkerStatus.IDLE and self._busy():
                 return
+            if state == WorkerStatus.SUSPENDED:  # RQ's loop waits out ``rq suspend``
+                self._suspended = True
+                self._suspension_waits += 1
             super().set_state(state, pipeline)
+
+    def check_for_suspension(self, burst: bool) -> None:
+        """RQ's check, which waits while ``rq suspend`` holds: the job threads stop taking jobs
+        meanwhile (``set_state``), and go on once RQ's wait is over."""
+        waits = self._suspension_waits
+        super().check_for_suspension(burst)
+        if self._suspension_waits != waits:
+            self._suspended = False
 
     # The main thread: wait for a free slot, dequeue, prepare, hand over.
     def work(self, *args: Any, **kwargs: Any) -> bool:
@@ -203,26 +216,22 @@ class ThreadedJobs(QueueWorker):
                 return self._executing < fewer_than and self._busy() < 2 * fewer_than
             return self._busy() < fewer_than
 
-        renew_at = time.monotonic() + SLOT_WAIT_SECONDS
         while not (stop_signalled_ends and self.stop_signalled):
+            if time.monotonic() >= self._renew_at:  # once a second, however often it is called
+                self._renew_at = time.monotonic() + SLOT_WAIT_SECONDS
+                self.heartbeat()
+                if self.should_run_maintenance_tasks:
+                    self.run_maintenance_tasks()
+                if self._self_taking:
+                    self._suspended = bool(is_suspended(self.connection))
             with self._slots:
                 if below():
                     return True
                 self._awaited = below
                 try:
-                    self._slot_freed.wait(max(renew_at - time.monotonic(), 0.0))
+                    self._slot_freed.wait(max(self._renew_at - time.monotonic(), 0.0))
                 finally:
                     self._awaited = None
-                if below():
-                    return True
-            if time.monotonic() < renew_at:  # a job ended, and no slot is free yet
-                continue
-            renew_at = time.monotonic() + SLOT_WAIT_SECONDS
-            self.heartbeat()
-            if self.should_run_maintenance_tasks:
-                self.run_maintenance_tasks()
-            if self._self_taking:
-                self._suspended = bool(is_suspended(self.connection))
         return False
 
     def _wake_main_loop(self) -> None:
