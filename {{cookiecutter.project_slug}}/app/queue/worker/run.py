@@ -16,7 +16,7 @@ from app.queue.redis_clients import describe_error, producer_client, worker_clie
 from app.queue.serialization import serializer_for
 from app.queue.settings import QueueSettings
 from app.queue.worker.queue_worker import QueueWorker
-from app.queue.worker.task_import import TaskJob
+from app.queue.worker.task_job import TaskJob
 from app.queue.worker.threaded import ThreadedQueueWorker
 
 EXIT_OK = 0

@@ -3,29 +3,10 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
-from typing import Any
-
-from rq.job import Job
 
 
 class TaskImportError(ImportError):
     """A worker could not import a job's function; the message says why."""
-
-
-class TaskJob(Job):
-    """An RQ job whose import failures name the module and the error it raised.
-
-    RQ reports every failure to import a task as ``Invalid attribute name``; a module that
-    raised ImportError (a missing dependency, a typo) deserves its own message in the failed job.
-    """
-
-    @property
-    def func(self) -> Callable[..., Any] | None:
-        try:
-            return super().func
-        except ValueError as error:
-            raise TaskImportError(explain_import_failure(self.func_name)) from error
 
 
 def explain_import_failure(name: str) -> str:
