@@ -18,6 +18,7 @@ from redis.commands.core import Script
 from rq import Queue as RQQueue
 from rq.job import Job
 from rq.registry import FinishedJobRegistry, StartedJobRegistry
+from rq.results import Result
 
 from app import Application
 from app.jobs.reports import rebuild_report
@@ -34,8 +35,10 @@ from app.queue.fast_path.scripts import (
 )
 from app.queue.fast_path.thread_connection import ThreadConnection
 from app.queue.fast_path.worker import JOB_PATH_SCRIPTS, FastQueueWorker
+from app.queue.serialization import serializer_for
 from app.queue.worker import QueueWorker
 from app.queue.worker.run import build_worker, worker_class
+from app.queue.worker.task_job import TaskJob
 from tests.conftest import make_application
 from tests.support import jobs
 from tests.support.redis_server import RedisServer
@@ -183,6 +186,58 @@ def test_a_job_taken_in_one_call_is_started_as_rqs_dequeue_and_start_leave_it(
     assert ours["job values"]["status"] == b"started" and ours["started in"] > 0
     assert connection.hget(worker.key, "state") == b"busy"
     assert worker.take_next_job() is None  # nothing left: RQ's blocking dequeue waits then
+
+
+def finished_state(connection: Redis, job: Job) -> dict[str, Any]:
+    """What a finished job looks like in Redis: its hash, less what differs between two runs
+    (times, ids, the payload), its result, its registries and TTLs (rounded)."""
+    varying = {"created_at", "enqueued_at", "started_at", "ended_at", "last_heartbeat", "data"}
+    job_hash = {key.decode(): value for key, value in connection.hgetall(job.key).items()}
+    fetched = Job.fetch(job.id, connection=connection, serializer=job.serializer)
+    result = fetched.latest_result()
+    assert result is not None
+    return {
+        "job fields": sorted(job_hash),
+        "job values": {key: value for key, value in job_hash.items() if key not in varying},
+        "times": [bool(job_hash[key]) for key in sorted(varying - {"data"})],
+        "job ttl": round(connection.ttl(job.key) / 5),
+        "result": (result.type, result.return_value, result.worker_name == fetched.worker_name),
+        "result ttl": round(connection.ttl(f"rq:results:{job.id}") / 5),
+        "finished in": round((connection.zscore("rq:finished:done", job.id) or 0) - time.time()),
+        "still started": connection.zcard("rq:wip:done"),
+        "executions left": connection.exists(f"rq:executions:{job.id}"),
+    }
+
+
+@pytest.mark.parametrize("serializer", ["pickle", "json"])
+def test_a_success_is_written_as_rqs_worker_leaves_it(
+    redis_server: RedisServer, serializer: str
+) -> None:
+    connection = Redis.from_url(redis_server.url)
+    connection.flushdb()
+    queue = RQQueue("done", connection=connection, serializer=serializer_for(serializer))
+    finished = {}
+    for worker_class_ in (QueueWorker, FastQueueWorker):  # RQ's success writes, then ours
+        job = queue.enqueue(jobs.echo, 1, tag="x", result_ttl=600)
+        worker = worker_class_(
+            [queue],
+            connection=connection,
+            name=worker_class_.__name__,
+            job_class=TaskJob,
+            serializer=serializer_for(serializer),
+        )
+        assert worker.work(burst=True)
+        finished[worker_class_] = finished_state(connection, job)
+        worker_hash = connection.hgetall(worker.key)
+        assert worker_hash[b"successful_job_count"] == b"1"
+
+    rqs, ours = finished[QueueWorker], finished[FastQueueWorker]
+    assert ours["job values"].pop("worker_name") == b"FastQueueWorker"
+    assert rqs["job values"].pop("worker_name") == b"QueueWorker"
+    assert ours == rqs
+    assert ours["job values"]["status"] == b"finished" and all(ours["times"])
+    assert ours["result"][:2] == (Result.Type.SUCCESSFUL, {"args": [1], "kwargs": {"tag": "x"}})
+    assert ours["finished in"] > 500 and ours["still started"] == 0
 
 
 def test_a_stop_signalled_while_a_job_is_taken_runs_it_and_takes_no_other(

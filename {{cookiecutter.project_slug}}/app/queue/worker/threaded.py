@@ -364,30 +364,20 @@ class ThreadedJobs(QueueWorker):
         with self._slots:
             run.executing = False
             self._executing -= 1
-            take = self._claim_slot()
-            if not take:
+            take = self._may_take()
+            if take:  # the slot is claimed for the next job at once
+                self._executing += 1
+                self._claims += 1
+            else:
                 self._wake_main_loop()
         if take and take_with_success:
             self._take_with_success = True
         elif take:
-            self._hand_over_take()
+            with self._takes_over:
+                self._takes += 1
+            self._hand_over(TAKE)
             with self._takes_over:
                 self._takes_over.wait_for(lambda: not self._takes, TAKES_FIRST_SECONDS)
-
-    def _claim_slot(self) -> bool:
-        """Claim a free slot for a job thread to take a job into, if threads may take now."""
-        with self._slots:
-            if not self._may_take():
-                return False
-            self._executing += 1
-            self._claims += 1
-            return True
-
-    def _hand_over_take(self) -> None:
-        """Have an idle job thread take a job into the slot just claimed (``_take``)."""
-        with self._takes_over:
-            self._takes += 1
-        self._hand_over(TAKE)
 
     def _may_take(self) -> bool:
         """Whether a job thread may take a job itself now (under ``_slots``)."""
