@@ -1,7 +1,8 @@
 """``FastQueueWorker``: the worker's Redis round-trip savings, as one mixin over ``QueueWorker``.
 
 Each override below replaces RQ 3.0 code with code that writes the same keys and fields in fewer
-round trips, so rq-dashboard and ``rq info`` see the same worker. Several lean on RQ internals
+round trips, so rq-dashboard and ``rq info`` see the same worker (a success leaves out the fields
+of the job hash that a run does not change: ``_write_success``). Several lean on RQ internals
 (``self._state``, ``_start_scheduler``, ``Execution.create``, ``pipeline.command_stack``): that is
 why the fast path is verified per RQ version (``app/queue/fast_path/__init__.py``).
 """
