@@ -378,8 +378,9 @@ class FewerRoundTrips(SimpleWorker):
         entry in the finished registry.
 
         - RQ writes every field of the job hash again (its payload compressed anew); here only
-          the fields a run changes are written. The others are as the take read them, unless the
-          job's function changed them on the job object without saving it: RQ saves those too.
+          the fields a run changes are written. The others are as the job's start read them,
+          unless the job's function changed them on the job object without saving it: RQ saves
+          those too.
         - The result is made with the job's serializer as it is, where RQ checks it again
           against its ``Serializer`` protocol (``task_job.py`` says why that matters).
         """

@@ -38,17 +38,17 @@ class TaskJob(Job):
 
     @property
     def started_job_registry(self) -> StartedJobRegistry:
-        return self.registry(StartedJobRegistry)
+        return self._registry(StartedJobRegistry)
 
     @property
     def failed_job_registry(self) -> FailedJobRegistry:
-        return self.registry(FailedJobRegistry)
+        return self._registry(FailedJobRegistry)
 
     @property
     def finished_job_registry(self) -> FinishedJobRegistry:
-        return self.registry(FinishedJobRegistry)
+        return self._registry(FinishedJobRegistry)
 
-    def registry(self, registry_class: type[AnyRegistry]) -> AnyRegistry:
+    def _registry(self, registry_class: type[AnyRegistry]) -> AnyRegistry:
         """The job's queue's ``registry_class``, as RQ makes it, with the job's serializer."""
         registry = registry_class(self.origin, connection=self.connection, job_class=type(self))
         registry.serializer = self.serializer
