@@ -384,7 +384,6 @@ class FewerRoundTrips(SimpleWorker):
         - The result is made with the job's serializer as it is, where RQ checks it again
           against its ``Serializer`` protocol (``task_job.py`` says why that matters).
         """
-        job._status = JobStatus.FINISHED
         started, ended, beat = job.started_at, job.ended_at, job.last_heartbeat
         run_fields = {
             "status": JobStatus.FINISHED,
